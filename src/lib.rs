@@ -5,3 +5,11 @@
 //! `#[wasm_bindgen]` surface.
 
 pub mod protocol;
+
+use wasm_bindgen::prelude::*;
+
+/// The package version, as built.
+#[wasm_bindgen]
+pub fn version() -> String {
+    env!("CARGO_PKG_VERSION").to_owned()
+}

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# One idempotent set-up for a fresh machine: installs what the project needs and skips what is
+# already there at the right version. Both README commands call it; run it alone with
+#   bash scripts/setup.sh
+# Installs: the wasm32 Rust target, wasm-bindgen-cli at exactly the wasm-bindgen version of
+# Cargo.lock, wasm-pack, Debian's chromium and chromium-driver, and the npm packages of
+# package-lock.json (binaryen's wasm-opt, playwright-core, deno, miniflare, esbuild).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+# shellcheck source=scripts/env.sh
+source "$ROOT/scripts/env.sh"
+
+say() { printf '[setup] %s\n' "$*"; }
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# 1. Rust toolchain and the wasm32 target.
+command -v cargo >/dev/null || { echo "cargo is missing: install Rust with rustup first" >&2; exit 1; }
+if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
+  say "adding the wasm32-unknown-unknown target"
+  rustup target add wasm32-unknown-unknown
+fi
+
+# 2. wasm-bindgen-cli at exactly the version in Cargo.lock (Cargo.toml pins it with "=").
+want_wbg=$(awk '$1=="name" && $3=="\"wasm-bindgen\"" {getline; gsub(/"/,"",$3); print $3; exit}' Cargo.lock)
+have_wbg=$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)
+if [ "$have_wbg" != "$want_wbg" ]; then
+  say "installing wasm-bindgen-cli $want_wbg (found: ${have_wbg:-none}); this takes a few minutes"
+  cargo install wasm-bindgen-cli --version "$want_wbg" --locked --force \
+    || cargo install wasm-bindgen-cli --version "$want_wbg" --force
+fi
+
+# 3. wasm-pack, built from source (its npm package downloads a binary, which cannot work here).
+if ! command -v wasm-pack >/dev/null; then
+  say "installing wasm-pack; this takes a few minutes"
+  cargo install wasm-pack --locked || cargo install wasm-pack
+fi
+
+# 4. Chromium and its driver, from Debian.
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+  say "installing chromium and chromium-driver"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
+
+# 5. npm packages, reinstalled only when package-lock.json changed.
+stamp="node_modules/.dme-lock-sha"
+lock_sha=$(sha256sum package-lock.json | awk '{print $1}')
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$lock_sha" ]; then
+  say "installing npm packages"
+  npm ci --no-audit --no-fund --loglevel=error
+  echo "$lock_sha" > "$stamp"
+fi
+command -v wasm-opt >/dev/null || { echo "wasm-opt missing after npm install" >&2; exit 1; }
+
+say "ready: $(rustc --version | awk '{print $1, $2}'), wasm-bindgen $(wasm-bindgen --version | awk '{print $2}'), $(wasm-pack --version), wasm-opt $(wasm-opt --version | awk '{print $3}'), $(chromium --version 2>/dev/null | awk '{print $1, $2}'), node $(node --version)"
