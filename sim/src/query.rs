@@ -1,0 +1,724 @@
+//! Read queries: options, the `query-target-filter` language, execution against the MIT and
+//! matching of changes for pushes.
+
+use std::collections::HashSet;
+
+use crate::catalog::Catalog;
+use crate::mit::{Attrs, Change, Mit, Mo};
+use crate::util::{in_subtree, parent_dn, split_dn};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Itself,
+    Children,
+    Subtree,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RspSubtree {
+    No,
+    Children,
+    Full,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PropInclude {
+    All,
+    NamingOnly,
+    ConfigOnly,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Scope {
+    /// `/api/class/<cls>` or `/api/class/<dn>/<cls>` (class objects under `under`).
+    Class {
+        class: String,
+        under: Option<String>,
+    },
+    /// `/api/mo/<dn>`.
+    Mo { dn: String },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Filter {
+    Cmp {
+        op: String,
+        class: String,
+        prop: String,
+        vals: Vec<String>,
+    },
+    And(Vec<Filter>),
+    Or(Vec<Filter>),
+    Not(Box<Filter>),
+}
+
+#[derive(Debug, Clone)]
+pub struct Query {
+    pub scope: Scope,
+    pub target: Target,
+    pub subtree_classes: Option<Vec<String>>,
+    pub filter: Option<Filter>,
+    pub rsp_subtree: RspSubtree,
+    pub rsp_subtree_classes: Option<Vec<String>>,
+    pub prop_include: PropInclude,
+    pub order_by: Option<(String, String, bool)>,
+    pub page: usize,
+    pub page_size: Option<usize>,
+    pub subscription: bool,
+    pub refresh_timeout: Option<u64>,
+}
+
+/// A query failure: HTTP status and the error text.
+pub type QErr = (u16, String);
+
+fn bad(text: impl Into<String>) -> QErr {
+    (400, text.into())
+}
+
+fn class_list(v: &str) -> Vec<String> {
+    v.split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+impl Query {
+    /// Build a query from its scope and decoded parameters. Checks classes against the catalogue.
+    pub fn parse(scope: Scope, params: &[(String, String)], cat: &Catalog) -> Result<Query, QErr> {
+        if let Scope::Class { class, .. } = &scope {
+            if !cat.knows(class) {
+                return Err(bad(format!("Request failed, unresolved class for {class}")));
+            }
+        }
+        let mut q = Query {
+            scope,
+            target: Target::Itself,
+            subtree_classes: None,
+            filter: None,
+            rsp_subtree: RspSubtree::No,
+            rsp_subtree_classes: None,
+            prop_include: PropInclude::All,
+            order_by: None,
+            page: 0,
+            page_size: None,
+            subscription: false,
+            refresh_timeout: None,
+        };
+        for (k, v) in params {
+            match k.as_str() {
+                "query-target" => {
+                    q.target = match v.as_str() {
+                        "self" => Target::Itself,
+                        "children" => Target::Children,
+                        "subtree" => Target::Subtree,
+                        _ => return Err(bad(format!("Invalid value '{v}' for query-target"))),
+                    }
+                }
+                "target-subtree-class" => {
+                    let l = class_list(v);
+                    for c in &l {
+                        if !cat.knows(c) {
+                            return Err(bad(format!("Request failed, unresolved class for {c}")));
+                        }
+                    }
+                    q.subtree_classes = Some(l);
+                }
+                "query-target-filter" => q.filter = Some(parse_filter(v)?),
+                "rsp-subtree" => {
+                    q.rsp_subtree = match v.as_str() {
+                        "no" => RspSubtree::No,
+                        "children" => RspSubtree::Children,
+                        "full" => RspSubtree::Full,
+                        _ => return Err(bad(format!("Invalid value '{v}' for rsp-subtree"))),
+                    }
+                }
+                "rsp-subtree-class" => q.rsp_subtree_classes = Some(class_list(v)),
+                "rsp-prop-include" => {
+                    q.prop_include = match v.as_str() {
+                        "all" => PropInclude::All,
+                        "naming-only" => PropInclude::NamingOnly,
+                        "config-only" => PropInclude::ConfigOnly,
+                        _ => return Err(bad(format!("Invalid value '{v}' for rsp-prop-include"))),
+                    }
+                }
+                "order-by" => {
+                    // cls.prop|asc or cls.prop|desc (first key only)
+                    let first = v.split(',').next().unwrap_or("");
+                    let (cp, dir) = first.split_once('|').unwrap_or((first, "asc"));
+                    let (c, p) = cp
+                        .split_once('.')
+                        .ok_or_else(|| bad(format!("Invalid value '{v}' for order-by")))?;
+                    q.order_by = Some((c.to_string(), p.to_string(), dir == "desc"));
+                }
+                "page" => {
+                    q.page = v
+                        .parse::<usize>()
+                        .map_err(|_| bad(format!("Invalid value '{v}' for page")))?
+                }
+                "page-size" => {
+                    let n = v
+                        .parse::<usize>()
+                        .map_err(|_| bad(format!("Invalid value '{v}' for page-size")))?;
+                    if n == 0 {
+                        return Err(bad("Invalid value '0' for page-size"));
+                    }
+                    q.page_size = Some(n);
+                }
+                "subscription" => q.subscription = v == "yes",
+                "refresh-timeout" => {
+                    let n = v
+                        .parse::<u64>()
+                        .map_err(|_| bad(format!("Invalid value '{v}' for refresh-timeout")))?;
+                    q.refresh_timeout = Some(n);
+                }
+                _ => {}
+            }
+        }
+        Ok(q)
+    }
+
+    /// Short description for stats.
+    pub fn describe(&self) -> String {
+        match &self.scope {
+            Scope::Class { class, under: None } => format!("class/{class}"),
+            Scope::Class {
+                class,
+                under: Some(u),
+            } => format!("class/{u}/{class}"),
+            Scope::Mo { dn } => format!("mo/{dn}"),
+        }
+    }
+
+    /// Candidate DNs (before filter, paging), in DN order.
+    fn candidates(&self, mit: &Mit) -> Vec<String> {
+        let roots: Vec<String> = match &self.scope {
+            Scope::Class { class, under } => {
+                let mut r = mit.class_dns(class);
+                if let Some(u) = under {
+                    r.retain(|d| in_subtree(d, u));
+                }
+                r
+            }
+            Scope::Mo { dn } => {
+                if mit.contains(dn) {
+                    vec![dn.clone()]
+                } else {
+                    Vec::new()
+                }
+            }
+        };
+        let mut out = match self.target {
+            Target::Itself => return roots,
+            Target::Children => roots
+                .iter()
+                .flat_map(|r| mit.children_of(r))
+                .collect::<Vec<_>>(),
+            Target::Subtree => roots
+                .iter()
+                .flat_map(|r| mit.subtree(r))
+                .collect::<Vec<_>>(),
+        };
+        if roots.len() > 1 {
+            let mut seen = HashSet::new();
+            out.retain(|d| seen.insert(d.clone()));
+        }
+        if let Some(tsc) = &self.subtree_classes {
+            out.retain(|d| {
+                mit.get(d)
+                    .is_some_and(|m| tsc.iter().any(|c| *c == m.class))
+            });
+        }
+        out.sort();
+        out
+    }
+
+    /// Execute: (totalCount, the page of DNs).
+    pub fn run(&self, mit: &Mit, max_result: usize) -> Result<(usize, Vec<String>), QErr> {
+        let mut dns = self.candidates(mit);
+        if let Some(f) = &self.filter {
+            dns.retain(|d| mit.get(d).is_some_and(|m| f.eval(&m.class, &m.attrs)));
+        }
+        if let Some((c, p, desc)) = &self.order_by {
+            let key = |d: &String| -> String {
+                mit.get(d)
+                    .filter(|m| m.class == *c)
+                    .and_then(|m| m.attrs.get(p).cloned())
+                    .unwrap_or_default()
+            };
+            dns.sort_by(|a, b| {
+                let o = cmp_values(&key(a), &key(b)).then_with(|| a.cmp(b));
+                if *desc {
+                    o.reverse()
+                } else {
+                    o
+                }
+            });
+        }
+        let total = dns.len();
+        match self.page_size {
+            None => {
+                if total > max_result {
+                    return Err(bad(
+                        "Unable to process the query, result dataset is too big",
+                    ));
+                }
+                Ok((total, dns))
+            }
+            Some(ps) => {
+                let start = self.page.saturating_mul(ps);
+                let page: Vec<String> = dns
+                    .into_iter()
+                    .skip(start)
+                    .take(ps.min(max_result))
+                    .collect();
+                Ok((total, page))
+            }
+        }
+    }
+
+    /// Does a change match this query (for pushes)?
+    pub fn matches(&self, ch: &Change, mit: &Mit, cat: &Catalog) -> bool {
+        let dn = ch.dn.as_str();
+        let in_scope = match (&self.scope, self.target) {
+            (Scope::Mo { dn: root }, Target::Itself) => dn == root,
+            (Scope::Mo { dn: root }, Target::Children) => parent_dn(dn) == root,
+            (Scope::Mo { dn: root }, Target::Subtree) => in_subtree(dn, root),
+            (Scope::Class { class, under }, t) => {
+                if let Some(u) = under {
+                    if !in_subtree(dn, u) {
+                        return false;
+                    }
+                }
+                match t {
+                    Target::Itself => ch.class == *class,
+                    Target::Children => {
+                        class_at(mit, cat, parent_dn(dn)).as_deref() == Some(class.as_str())
+                    }
+                    Target::Subtree => {
+                        if ch.class == *class {
+                            true
+                        } else {
+                            let mut d = parent_dn(dn);
+                            let mut hit = false;
+                            while !d.is_empty() {
+                                if class_at(mit, cat, d).as_deref() == Some(class.as_str()) {
+                                    hit = true;
+                                    break;
+                                }
+                                d = parent_dn(d);
+                            }
+                            hit
+                        }
+                    }
+                }
+            }
+        };
+        if !in_scope {
+            return false;
+        }
+        if self.target != Target::Itself {
+            if let Some(tsc) = &self.subtree_classes {
+                if !tsc.iter().any(|c| *c == ch.class) {
+                    return false;
+                }
+            }
+        }
+        match &self.filter {
+            Some(f) => f.eval(&ch.class, &ch.full),
+            None => true,
+        }
+    }
+}
+
+/// The class of the object at `dn`: from the tree, or guessed from its RN when it is gone.
+pub fn class_at(mit: &Mit, cat: &Catalog, dn: &str) -> Option<String> {
+    if let Some(m) = mit.get(dn) {
+        return Some(m.class.clone());
+    }
+    let rn = split_dn(dn).1;
+    cat.class_of_rn(rn).map(str::to_string)
+}
+
+fn cmp_values(a: &str, b: &str) -> std::cmp::Ordering {
+    match (a.parse::<f64>(), b.parse::<f64>()) {
+        (Ok(x), Ok(y)) => x.partial_cmp(&y).unwrap_or(std::cmp::Ordering::Equal),
+        _ => a.cmp(b),
+    }
+}
+
+impl Filter {
+    pub fn eval(&self, class: &str, attrs: &Attrs) -> bool {
+        match self {
+            Filter::And(v) => v.iter().all(|f| f.eval(class, attrs)),
+            Filter::Or(v) => v.iter().any(|f| f.eval(class, attrs)),
+            Filter::Not(f) => !f.eval(class, attrs),
+            Filter::Cmp {
+                op,
+                class: c,
+                prop,
+                vals,
+            } => {
+                if c != class {
+                    return false;
+                }
+                let Some(val) = attrs.get(prop) else {
+                    return false;
+                };
+                let v0 = vals.first().map(String::as_str).unwrap_or("");
+                match op.as_str() {
+                    "eq" => val == v0,
+                    "ne" => val != v0,
+                    "lt" => cmp_values(val, v0).is_lt(),
+                    "gt" => cmp_values(val, v0).is_gt(),
+                    "le" => cmp_values(val, v0).is_le(),
+                    "ge" => cmp_values(val, v0).is_ge(),
+                    "bw" => {
+                        let v1 = vals.get(1).map(String::as_str).unwrap_or("");
+                        cmp_values(val, v0).is_ge() && cmp_values(val, v1).is_le()
+                    }
+                    "wcard" => wildcard(v0, val),
+                    "anybit" | "allbits" => {
+                        let have: HashSet<&str> = val.split(',').map(str::trim).collect();
+                        let want: Vec<&str> = v0
+                            .split(',')
+                            .map(str::trim)
+                            .filter(|s| !s.is_empty())
+                            .collect();
+                        if op == "anybit" {
+                            want.iter().any(|w| have.contains(w))
+                        } else {
+                            want.iter().all(|w| have.contains(w))
+                        }
+                    }
+                    _ => false,
+                }
+            }
+        }
+    }
+}
+
+/// `wcard`: an unanchored match of a small regular-expression subset
+/// (literals, `.`, `*`, `^`, `$`, `\` escapes), as the devices use it.
+pub fn wildcard(pat: &str, text: &str) -> bool {
+    #[derive(Clone, Copy)]
+    enum Atom {
+        Any,
+        Ch(char),
+    }
+    let mut atoms: Vec<(Atom, bool)> = Vec::new();
+    let mut chars = pat.chars().peekable();
+    let mut anchored_start = false;
+    let mut anchored_end = false;
+    let mut first = true;
+    while let Some(c) = chars.next() {
+        let atom = match c {
+            '^' if first => {
+                anchored_start = true;
+                first = false;
+                continue;
+            }
+            '$' if chars.peek().is_none() => {
+                anchored_end = true;
+                continue;
+            }
+            '.' => Atom::Any,
+            '\\' => Atom::Ch(chars.next().unwrap_or('\\')),
+            '*' => {
+                // `*` with nothing before it: match any text (glob-like use).
+                if let Some(last) = atoms.last_mut() {
+                    last.1 = true;
+                } else {
+                    atoms.push((Atom::Any, true));
+                }
+                first = false;
+                continue;
+            }
+            c => Atom::Ch(c),
+        };
+        first = false;
+        atoms.push((atom, false));
+    }
+    let text: Vec<char> = text.chars().collect();
+    fn m(atoms: &[(Atom, bool)], t: &[char], end: bool, budget: &mut u32) -> bool {
+        if *budget == 0 {
+            return false;
+        }
+        *budget -= 1;
+        let Some(&(a, star)) = atoms.first() else {
+            return !end || t.is_empty();
+        };
+        let ok = |c: char| match a {
+            Atom::Any => true,
+            Atom::Ch(x) => x == c,
+        };
+        if star {
+            let mut i = 0;
+            loop {
+                if m(&atoms[1..], &t[i..], end, budget) {
+                    return true;
+                }
+                if i < t.len() && ok(t[i]) {
+                    i += 1;
+                } else {
+                    return false;
+                }
+            }
+        }
+        !t.is_empty() && ok(t[0]) && m(&atoms[1..], &t[1..], end, budget)
+    }
+    let mut budget = 200_000u32;
+    if anchored_start {
+        return m(&atoms, &text, anchored_end, &mut budget);
+    }
+    (0..=text.len()).any(|i| m(&atoms, &text[i..], anchored_end, &mut budget))
+}
+
+/// Parse `query-target-filter`.
+pub fn parse_filter(s: &str) -> Result<Filter, QErr> {
+    let mut p = P {
+        s: s.as_bytes(),
+        i: 0,
+        depth: 0,
+    };
+    let f = p.expr()?;
+    p.ws();
+    if p.i != p.s.len() {
+        return Err(p.err());
+    }
+    Ok(f)
+}
+
+struct P<'a> {
+    s: &'a [u8],
+    i: usize,
+    depth: u32,
+}
+
+enum Arg {
+    F(Filter),
+    Prop(String, String),
+    Val(String),
+}
+
+impl P<'_> {
+    fn err(&self) -> QErr {
+        bad(format!(
+            "Unable to parse query-target-filter at position {}: {}",
+            self.i,
+            String::from_utf8_lossy(self.s)
+        ))
+    }
+
+    fn ws(&mut self) {
+        while self.i < self.s.len() && self.s[self.i].is_ascii_whitespace() {
+            self.i += 1;
+        }
+    }
+
+    fn ident(&mut self) -> String {
+        let st = self.i;
+        while self.i < self.s.len()
+            && (self.s[self.i].is_ascii_alphanumeric() || self.s[self.i] == b'_')
+        {
+            self.i += 1;
+        }
+        String::from_utf8_lossy(&self.s[st..self.i]).into_owned()
+    }
+
+    fn expr(&mut self) -> Result<Filter, QErr> {
+        self.depth += 1;
+        if self.depth > 64 {
+            return Err(self.err());
+        }
+        self.ws();
+        let op = self.ident();
+        self.ws();
+        if op.is_empty() || self.s.get(self.i) != Some(&b'(') {
+            return Err(self.err());
+        }
+        self.i += 1;
+        let mut args = Vec::new();
+        loop {
+            self.ws();
+            if self.s.get(self.i) == Some(&b')') {
+                self.i += 1;
+                break;
+            }
+            args.push(self.arg(&op)?);
+            self.ws();
+            match self.s.get(self.i) {
+                Some(b',') => self.i += 1,
+                Some(b')') => {
+                    self.i += 1;
+                    break;
+                }
+                _ => return Err(self.err()),
+            }
+        }
+        self.depth -= 1;
+        match op.as_str() {
+            "and" | "or" => {
+                let mut v = Vec::new();
+                for a in args {
+                    match a {
+                        Arg::F(f) => v.push(f),
+                        _ => return Err(self.err()),
+                    }
+                }
+                if v.is_empty() {
+                    return Err(self.err());
+                }
+                Ok(if op == "and" {
+                    Filter::And(v)
+                } else {
+                    Filter::Or(v)
+                })
+            }
+            "not" => match args.into_iter().next() {
+                Some(Arg::F(f)) => Ok(Filter::Not(Box::new(f))),
+                _ => Err(self.err()),
+            },
+            "eq" | "ne" | "lt" | "gt" | "le" | "ge" | "bw" | "wcard" | "anybit" | "allbits" => {
+                let mut it = args.into_iter();
+                let Some(Arg::Prop(class, prop)) = it.next() else {
+                    return Err(self.err());
+                };
+                let mut vals = Vec::new();
+                for a in it {
+                    match a {
+                        Arg::Val(v) => vals.push(v),
+                        Arg::Prop(c, p) => vals.push(format!("{c}.{p}")),
+                        Arg::F(_) => return Err(self.err()),
+                    }
+                }
+                let need = if op == "bw" { 2 } else { 1 };
+                if vals.len() != need {
+                    return Err(self.err());
+                }
+                Ok(Filter::Cmp {
+                    op,
+                    class,
+                    prop,
+                    vals,
+                })
+            }
+            _ => Err(self.err()),
+        }
+    }
+
+    fn arg(&mut self, op: &str) -> Result<Arg, QErr> {
+        self.ws();
+        match self.s.get(self.i) {
+            Some(b'"') => {
+                self.i += 1;
+                let mut out = Vec::new();
+                while let Some(&c) = self.s.get(self.i) {
+                    self.i += 1;
+                    match c {
+                        b'"' => return Ok(Arg::Val(String::from_utf8_lossy(&out).into_owned())),
+                        b'\\' => {
+                            if let Some(&n) = self.s.get(self.i) {
+                                out.push(n);
+                                self.i += 1;
+                            }
+                        }
+                        c => out.push(c),
+                    }
+                }
+                Err(self.err())
+            }
+            Some(_) => {
+                if matches!(op, "and" | "or" | "not") {
+                    return Ok(Arg::F(self.expr()?));
+                }
+                let st = self.i;
+                while let Some(&c) = self.s.get(self.i) {
+                    if c == b',' || c == b')' {
+                        break;
+                    }
+                    self.i += 1;
+                }
+                let tok = String::from_utf8_lossy(&self.s[st..self.i])
+                    .trim()
+                    .to_string();
+                if tok.is_empty() {
+                    return Err(self.err());
+                }
+                match tok.split_once('.') {
+                    Some((c, p))
+                        if c.chars().next().is_some_and(|ch| ch.is_ascii_alphabetic())
+                            && c.chars().all(|ch| ch.is_ascii_alphanumeric())
+                            && !p.is_empty()
+                            && p.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_') =>
+                    {
+                        Ok(Arg::Prop(c.to_string(), p.to_string()))
+                    }
+                    _ => Ok(Arg::Val(tok)),
+                }
+            }
+            None => Err(self.err()),
+        }
+    }
+}
+
+/// Apply `rsp-prop-include` to a copy of the attributes.
+pub fn prop_filter(mo: &Mo, inc: PropInclude, cat: &Catalog) -> Attrs {
+    match inc {
+        PropInclude::All | PropInclude::ConfigOnly => mo.attrs.clone(),
+        PropInclude::NamingOnly => {
+            let naming = cat.get(&mo.class).map(|c| c.naming()).unwrap_or_default();
+            mo.attrs
+                .iter()
+                .filter(|(k, _)| naming.iter().any(|n| n == *k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attrs(kv: &[(&str, &str)]) -> Attrs {
+        kv.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn filters() {
+        let a = attrs(&[("name", "web-1"), ("descr", "x,y"), ("n", "10")]);
+        let f = parse_filter(r#"and(eq(fvAEPg.name,"web-1"),not(eq(fvAEPg.descr,"z")))"#).unwrap();
+        assert!(f.eval("fvAEPg", &a));
+        assert!(!f.eval("fvBD", &a));
+        let f = parse_filter(r#"or(wcard(fvAEPg.name,"^we"),eq(fvAEPg.name,"q"))"#).unwrap();
+        assert!(f.eval("fvAEPg", &a));
+        assert!(parse_filter(r#"ne(fvAEPg.name,"web-1")"#)
+            .unwrap()
+            .eval("fvAEPg", &attrs(&[("name", "x")])));
+        assert!(parse_filter(r#"gt(fvAEPg.n,"9")"#)
+            .unwrap()
+            .eval("fvAEPg", &a));
+        assert!(parse_filter(r#"bw(fvAEPg.n,"5","10")"#)
+            .unwrap()
+            .eval("fvAEPg", &a));
+        assert!(parse_filter(r#"eq(fvAEPg.name,web-1)"#)
+            .unwrap()
+            .eval("fvAEPg", &a));
+        assert!(parse_filter("eq(fvAEPg.name").is_err());
+        assert!(parse_filter("foo(fvAEPg.name,\"x\")").is_err());
+        assert!(parse_filter("and()").is_err());
+        assert!(parse_filter(&"not(".repeat(100)).is_err());
+    }
+
+    #[test]
+    fn wcard() {
+        assert!(wildcard("eb", "web"));
+        assert!(wildcard("^w.b$", "web"));
+        assert!(!wildcard("^eb", "web"));
+        assert!(wildcard("w.*1", "web-1"));
+        assert!(wildcard("*", "anything"));
+        assert!(!wildcard("a*a*a*a*a*a*a*a*b", &"a".repeat(200)));
+    }
+}
