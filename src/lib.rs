@@ -4,6 +4,7 @@
 //! model), the engine (a sans-IO state machine), the web shell (fetch, WebSocket, timers) and the
 //! `#[wasm_bindgen]` surface.
 
+pub mod engine;
 pub mod protocol;
 
 use wasm_bindgen::prelude::*;
