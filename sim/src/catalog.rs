@@ -120,13 +120,13 @@ fn rn_for(flavor: Flavor, class: &str) -> Option<&'static str> {
 }
 
 /// Container and relation classes the catalogue does not describe, with small templates.
-fn extras(
-    flavor: Flavor,
-) -> Vec<(
+type Extra = (
     &'static str,
     &'static str,
     Vec<(&'static str, &'static str)>,
-)> {
+);
+
+fn extras(flavor: Flavor) -> Vec<Extra> {
     let common = vec![("childAction", ""), ("modTs", "never")];
     let mut v = vec![
         ("lldpEntity", "lldp", common.clone()),

@@ -1,6 +1,8 @@
 //! The fault-injection and inspection API under `/_sim/`. Parameters come from the query
 //! string or from a flat JSON object body (`{"n":3}`); any method works, POST is the convention.
 
+#![allow(clippy::result_large_err)]
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -257,7 +259,7 @@ pub fn truth(mit: &Mit, root: &str, classes: Option<&[String]>, limit: usize) ->
         .filter_map(|d| {
             let mo = mit.get(&d)?;
             if let Some(c) = classes {
-                if !c.iter().any(|x| *x == mo.class) {
+                if !c.contains(&mo.class) {
                     return None;
                 }
             }

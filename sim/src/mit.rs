@@ -65,7 +65,7 @@ pub struct ModClock {
 }
 
 impl ModClock {
-    pub fn next(&mut self) -> String {
+    pub fn tick(&mut self) -> String {
         let t = now_ms().max(self.last + 1);
         self.last = t;
         iso_ms(t)
@@ -202,7 +202,7 @@ impl Mit {
                 if delta.is_empty() {
                     return None;
                 }
-                let ts = clock.next();
+                let ts = clock.tick();
                 let mut mo = old.clone();
                 for (k, v) in &delta {
                     mo.attrs.insert(k.clone(), v.clone());
@@ -222,7 +222,7 @@ impl Mit {
                 })
             }
             _ => {
-                let ts = clock.next();
+                let ts = clock.tick();
                 let mut a = template.cloned().unwrap_or_default();
                 for (k, v) in attrs {
                     if matches!(k.as_str(), "dn" | "rn" | "status") {
@@ -260,7 +260,7 @@ impl Mit {
             return Vec::new();
         }
         let dns = self.subtree(dn);
-        let ts = clock.next();
+        let ts = clock.tick();
         let mut out = Vec::with_capacity(dns.len());
         for d in dns {
             if let Some(mo) = self.take(&d) {

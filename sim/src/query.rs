@@ -223,10 +223,7 @@ impl Query {
             out.retain(|d| seen.insert(d.clone()));
         }
         if let Some(tsc) = &self.subtree_classes {
-            out.retain(|d| {
-                mit.get(d)
-                    .is_some_and(|m| tsc.iter().any(|c| *c == m.class))
-            });
+            out.retain(|d| mit.get(d).is_some_and(|m| tsc.contains(&m.class)));
         }
         out.sort();
         out
@@ -318,7 +315,7 @@ impl Query {
         }
         if self.target != Target::Itself {
             if let Some(tsc) = &self.subtree_classes {
-                if !tsc.iter().any(|c| *c == ch.class) {
+                if !tsc.contains(&ch.class) {
                     return false;
                 }
             }

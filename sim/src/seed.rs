@@ -93,6 +93,7 @@ fn mac(rng: &mut StdRng) -> String {
     format!("00:50:56:{:02X}:{:02X}:{:02X}", b[0], b[1], b[2])
 }
 
+#[allow(clippy::too_many_arguments)]
 pub fn fault_attrs(
     code: &str,
     cause: &str,
@@ -128,6 +129,7 @@ pub fn fault_attrs(
         .collect()
 }
 
+#[allow(clippy::too_many_arguments)]
 fn add_fault(
     s: &mut Seeder,
     parent: &str,

@@ -288,6 +288,11 @@ async fn api(sim: &Arc<Sim>, peer: SocketAddr, req: Request) -> Response {
                         dn: d.trim_end_matches('/').to_string(),
                     })
             };
+            if let Some(Scope::Mo { dn }) = &scope {
+                if !crate::util::valid_dn(dn) {
+                    return err(enc, 400, &format!("Invalid DN {dn}"));
+                }
+            }
             match (scope, m) {
                 (Some(scope), &Method::GET) => query(sim, sid, enc, scope, &params),
                 (Some(Scope::Mo { dn }), &Method::POST) => write(sim, enc, &dn, &body),
@@ -571,7 +576,7 @@ fn result_node(
             let wanted = q
                 .rsp_subtree_classes
                 .as_ref()
-                .is_none_or_compat(|l| l.iter().any(|x| *x == cm.class));
+                .map_or(true, |l| l.contains(&cm.class));
             if !wanted && q.rsp_subtree == RspSubtree::Children {
                 continue;
             }
@@ -587,19 +592,6 @@ fn result_node(
         attrs,
         children,
     })
-}
-
-trait OptExt<T> {
-    fn is_none_or_compat(&self, f: impl FnOnce(&T) -> bool) -> bool;
-}
-
-impl<T> OptExt<T> for Option<&T> {
-    fn is_none_or_compat(&self, f: impl FnOnce(&T) -> bool) -> bool {
-        match self {
-            None => true,
-            Some(v) => f(v),
-        }
-    }
 }
 
 fn query(

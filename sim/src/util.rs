@@ -58,6 +58,36 @@ pub fn split_dn(dn: &str) -> (&str, &str) {
     }
 }
 
+/// A DN is a non-empty `/`-separated list of non-empty RNs with balanced `[...]`.
+pub fn valid_dn(dn: &str) -> bool {
+    if dn.is_empty() || dn.len() > 4096 {
+        return false;
+    }
+    let mut depth = 0i32;
+    let mut seg_len = 0usize;
+    for c in dn.chars() {
+        match c {
+            '[' => depth += 1,
+            ']' => {
+                depth -= 1;
+                if depth < 0 {
+                    return false;
+                }
+            }
+            '/' if depth == 0 => {
+                if seg_len == 0 {
+                    return false;
+                }
+                seg_len = 0;
+                continue;
+            }
+            _ => {}
+        }
+        seg_len += 1;
+    }
+    depth == 0 && seg_len > 0
+}
+
 /// Parent DN ("" for a root).
 pub fn parent_dn(dn: &str) -> &str {
     split_dn(dn).0
@@ -152,6 +182,14 @@ mod tests {
         );
         assert!(in_subtree("uni/tn-a/BD-b", "uni/tn-a"));
         assert!(!in_subtree("uni/tn-ab", "uni/tn-a"));
+        assert!(valid_dn("sys/intf/phys-[eth1/1]") && valid_dn("uni"));
+        assert!(
+            !valid_dn("")
+                && !valid_dn("[[[")
+                && !valid_dn("uni//x")
+                && !valid_dn("a]")
+                && !valid_dn("uni/")
+        );
     }
 
     #[test]

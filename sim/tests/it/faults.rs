@@ -1,0 +1,450 @@
+//! The /_sim/ fault-injection API, the truth view, stats, and the churn generator.
+
+use std::time::{Duration, Instant};
+
+use dme_sim::Flavor;
+use serde_json::json;
+
+use crate::common::*;
+
+#[tokio::test]
+async fn drop_sockets_keeps_sessions_but_ends_subscriptions() {
+    let sim = start(cfg(Flavor::Apic)).await;
+    let base = sim.base_url();
+    let c = Client::login(&base).await;
+    let mut ws = c.socket().await;
+    let (_, id) = c.subscribe("/api/class/fvTenant.json").await;
+    assert_eq!(sim_call(&base, "drop-sockets").await["dropped"], 1);
+    assert!(ws.closes(Duration::from_secs(2)).await);
+    assert_eq!(
+        c.get("/api/class/fvTenant.json").await.status,
+        200,
+        "the session is still valid"
+    );
+    assert_eq!(
+        c.get(&format!("/api/subscriptionRefresh.json?id={id}"))
+            .await
+            .status,
+        400
+    );
+    assert_eq!(
+        c.get("/api/class/fvTenant.json?subscription=yes")
+            .await
+            .status,
+        405
+    );
+    let mut ws = c.socket().await;
+    let (_, id2) = c.subscribe("/api/class/fvTenant.json").await;
+    c.write(
+        "uni/tn-back",
+        json!({"fvTenant":{"attributes":{"name":"back"}}}),
+    )
+    .await;
+    assert_eq!(ids(&ws.frame_json().await), vec![id2]);
+    // graceful variant sends a close frame
+    sim_call(&base, "drop-sockets?mode=close").await;
+    assert!(ws.closes(Duration::from_secs(2)).await);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn restart_forgets_sessions_and_can_stay_down() {
+    let sim = start(cfg(Flavor::Apic)).await;
+    let base = sim.base_url();
+    let c = Client::login(&base).await;
+    let mut ws = c.socket().await;
+    sim_call(&base, "restart?down_ms=600").await;
+    assert!(ws.closes(Duration::from_secs(2)).await);
+    let r = send(
+        http()
+            .post(format!("{base}/api/aaaLogin.json"))
+            .body(login_body()),
+    )
+    .await;
+    assert_eq!(r.status, 503, "down for a while");
+    sleep_ms(700).await;
+    let r = c.get("/api/class/fvTenant.json").await;
+    assert_eq!(r.status, 403);
+    assert_eq!(
+        r.text,
+        capture("apic-no-cookie")["body"].as_str().unwrap(),
+        "a restarted device does not know the token"
+    );
+    let c2 = Client::login(&base).await;
+    assert_eq!(
+        c2.get("/api/mo/uni/tn-acme.json").await.total(),
+        1,
+        "the tree survives a restart"
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn expire_session_by_user() {
+    let sim = start(cfg(Flavor::Apic)).await;
+    let base = sim.base_url();
+    let c = Client::login(&base).await;
+    let mut ws = c.socket().await;
+    assert_eq!(
+        sim_call(&base, "expire-session?user=nobody").await["expired"],
+        0
+    );
+    assert_eq!(
+        sim_call(&base, "expire-session?user=admin").await["expired"],
+        1
+    );
+    assert!(ws.closes(Duration::from_secs(2)).await);
+    let r = c.get("/api/class/fvTenant.json").await;
+    assert_eq!(r.status, 403);
+    assert_eq!(r.error().1, "Token was invalid (Error: Token timeout)");
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn expire_subscription_and_fail_refresh() {
+    let sim = start(cfg(Flavor::Apic)).await;
+    let base = sim.base_url();
+    let c = Client::login(&base).await;
+    let mut ws = c.socket().await;
+    let (_, a) = c.subscribe("/api/class/fvTenant.json").await;
+    let (_, b) = c.subscribe("/api/class/fvBD.json").await;
+    assert_eq!(
+        sim_call(&base, &format!("expire-subscription?id={a}")).await["expired"],
+        1
+    );
+    assert_eq!(
+        c.get(&format!("/api/subscriptionRefresh.json?id={a}"))
+            .await
+            .status,
+        400
+    );
+    c.write(
+        "uni/tn-exp",
+        json!({"fvTenant":{"attributes":{"name":"exp"}}}),
+    )
+    .await;
+    assert!(ws.quiet(Duration::from_millis(300)).await);
+    // fail the next 2 refreshes
+    sim_call(&base, "fail-refresh?n=2").await;
+    for _ in 0..2 {
+        let r = c
+            .get(&format!("/api/subscriptionRefresh.json?id={b}"))
+            .await;
+        assert_eq!(r.status, 400);
+        assert_eq!(
+            r.text,
+            capture("apic-refresh-expired")["body"].as_str().unwrap()
+        );
+    }
+    assert_eq!(
+        c.get(&format!("/api/subscriptionRefresh.json?id={b}"))
+            .await
+            .status,
+        200
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn fail_503_and_delay() {
+    let sim = start(cfg(Flavor::Apic)).await;
+    let base = sim.base_url();
+    let c = Client::login(&base).await;
+    sim_call(&base, "fail-503?n=2").await;
+    for _ in 0..2 {
+        let r = c.get("/api/class/fvTenant.json").await;
+        assert_eq!(r.status, 503);
+        assert_eq!(r.error().0, "503");
+    }
+    assert_eq!(c.get("/api/class/fvTenant.json").await.status, 200);
+    sim_call(&base, "delay?ms=400&n=1").await;
+    let t = Instant::now();
+    assert_eq!(c.get("/api/class/fvTenant.json").await.status, 200);
+    assert!(
+        t.elapsed() >= Duration::from_millis(380),
+        "{:?}",
+        t.elapsed()
+    );
+    let t = Instant::now();
+    c.get("/api/class/fvTenant.json").await;
+    assert!(t.elapsed() < Duration::from_millis(380), "n=1 delays once");
+    sim_call(&base, "delay?ms=300").await;
+    let t = Instant::now();
+    c.get("/api/class/fvTenant.json").await;
+    c.get("/api/class/fvTenant.json").await;
+    assert!(t.elapsed() >= Duration::from_millis(580));
+    sim_call(&base, "delay?ms=0").await;
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn silence_a_subscription() {
+    let sim = start(cfg(Flavor::Apic)).await;
+    let base = sim.base_url();
+    let c = Client::login(&base).await;
+    let mut ws = c.socket().await;
+    let (_, quiet) = c.subscribe("/api/class/fvTenant.json").await;
+    let (_, loud) = c
+        .subscribe("/api/mo/uni.json?query-target=children&target-subtree-class=fvTenant")
+        .await;
+    assert_eq!(
+        sim_call(&base, &format!("silence?id={quiet}")).await["ok"],
+        true
+    );
+    c.write(
+        "uni/tn-shh",
+        json!({"fvTenant":{"attributes":{"name":"shh"}}}),
+    )
+    .await;
+    assert_eq!(ids(&ws.frame_json().await), vec![loud.clone()]);
+    assert_eq!(
+        c.get(&format!("/api/subscriptionRefresh.json?id={quiet}"))
+            .await
+            .status,
+        200,
+        "refresh still succeeds"
+    );
+    sim_call(&base, &format!("silence?id={loud}")).await;
+    c.write(
+        "uni/tn-shh",
+        json!({"fvTenant":{"attributes":{"descr":"x"}}}),
+    )
+    .await;
+    assert!(ws.quiet(Duration::from_millis(300)).await);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn duplicate_batch_and_malformed_frames() {
+    let sim = start(cfg(Flavor::Apic)).await;
+    let base = sim.base_url();
+    let c = Client::login(&base).await;
+    let mut ws = c.socket().await;
+    let (_, id) = c.subscribe("/api/class/fvTenant.json").await;
+    sim_call(&base, "duplicate?n=1").await;
+    c.write(
+        "uni/tn-dup",
+        json!({"fvTenant":{"attributes":{"name":"dup"}}}),
+    )
+    .await;
+    let a = ws.frame().await;
+    let b = ws.frame().await;
+    assert_eq!(a, b);
+    c.write(
+        "uni/tn-dup",
+        json!({"fvTenant":{"attributes":{"descr":"once"}}}),
+    )
+    .await;
+    ws.frame().await;
+    assert!(
+        ws.quiet(Duration::from_millis(200)).await,
+        "n=1 duplicates once"
+    );
+    // batch 3 changes into one frame
+    for n in ["b1", "b2", "b3"] {
+        c.write(
+            &format!("uni/tn-{n}"),
+            json!({"fvTenant":{"attributes":{"name":n}}}),
+        )
+        .await;
+        ws.frame().await;
+    }
+    sim_call(&base, "batch?n=3").await;
+    for n in ["b1", "b2", "b3"] {
+        c.write(
+            &format!("uni/tn-{n}"),
+            json!({"fvTenant":{"attributes":{"descr":"batched"}}}),
+        )
+        .await;
+    }
+    let f = ws.frame_json().await;
+    assert_eq!(ids(&f), vec![id.clone()]);
+    let items = f["imdata"].as_array().unwrap();
+    assert_eq!(items.len(), 3);
+    let dns: Vec<_> = items
+        .iter()
+        .map(|e| entry(e).1["dn"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(dns, vec!["uni/tn-b1", "uni/tn-b2", "uni/tn-b3"]);
+    // a malformed frame, then business as usual
+    assert_eq!(sim_call(&base, "malformed").await["sent"], 1);
+    let bad = ws.frame().await;
+    assert!(serde_json::from_str::<serde_json::Value>(&bad).is_err());
+    c.write(
+        "uni/tn-after",
+        json!({"fvTenant":{"attributes":{"name":"after"}}}),
+    )
+    .await;
+    assert_eq!(ids(&ws.frame_json().await), vec![id]);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn truth_matches_rest_and_stats_lists_subscriptions() {
+    let sim = start(cfg(Flavor::Apic)).await;
+    let base = sim.base_url();
+    let c = Client::login(&base).await;
+    let _ws = c.socket().await;
+    let (_, id) = c
+        .subscribe("/api/class/fvTenant.json?refresh-timeout=300")
+        .await;
+    let rest = c
+        .get("/api/mo/uni/tn-globex.json?query-target=subtree")
+        .await
+        .json();
+    let truth = send(http().get(format!("{base}/_sim/truth?dn=uni/tn-globex")))
+        .await
+        .json();
+    let mut a: Vec<_> = rest["imdata"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.to_string())
+        .collect();
+    let mut b: Vec<_> = truth["imdata"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.to_string())
+        .collect();
+    a.sort();
+    b.sort();
+    assert_eq!(a, b);
+    let s = stats(&base).await;
+    assert_eq!(s["flavor"], "apic");
+    assert_eq!(s["sockets"], 1);
+    assert_eq!(s["sessions"].as_array().unwrap().len(), 1);
+    let sub = &s["subscriptions"][0];
+    assert_eq!(sub["id"], id.as_str());
+    assert_eq!(sub["lifetime_s"], 300);
+    assert!(sub["expires_in_ms"].as_u64().unwrap() > 290_000);
+    assert!(s["objects"].as_u64().unwrap() >= 400);
+    let r = send(http().post(format!("{base}/_sim/nope"))).await;
+    assert_eq!(r.status, 404);
+    let r = send(http().post(format!("{base}/_sim/fail-503?n=x"))).await;
+    assert_eq!(r.status, 400);
+    // parameters as a JSON body work too
+    let r = send(
+        http()
+            .post(format!("{base}/_sim/fail-refresh"))
+            .body(r#"{"n":1}"#),
+    )
+    .await;
+    assert_eq!(r.json()["n"], 1);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn sim_write_and_delete_push_like_rest() {
+    let sim = start(cfg(Flavor::Nxos)).await;
+    let base = sim.base_url();
+    let c = Client::login(&base).await;
+    let mut ws = c.socket().await;
+    let (_, id) = c.subscribe("/api/mo/sys/intf/phys-[eth1/3].json").await;
+    let r = send(
+        http()
+            .post(format!("{base}/_sim/write?dn=sys/intf/phys-[eth1/3]"))
+            .body(r#"{"l1PhysIf":{"attributes":{"descr":"test"}}}"#),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let f = ws.frame_json().await;
+    assert_eq!(ids(&f), vec![id]);
+    let (cls, a) = entry(&f["imdata"][0]);
+    assert_eq!(cls, "l1PhysIf");
+    let cap: serde_json::Value =
+        serde_json::from_str(capture("nxos-l1physif-modified")["body"].as_str().unwrap()).unwrap();
+    assert_eq!(keys(&a), keys(&entry(&cap["imdata"][0]).1));
+    let r = send(http().post(format!("{base}/_sim/delete?dn=sys/intf/phys-[eth1/3]"))).await;
+    assert_eq!(r.json()["changes"], 2);
+    assert_eq!(
+        entry(&ws.frame_json().await["imdata"][0]).1["status"],
+        "deleted"
+    );
+    sim.shutdown().await;
+}
+
+fn mod_ts(f: &serde_json::Value) -> Vec<String> {
+    f["imdata"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| entry(e).1["modTs"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn churn_changes_realistic_things_with_increasing_mod_ts() {
+    let mut cfg = cfg(Flavor::Apic);
+    cfg.churn = 60.0;
+    let sim = start(cfg).await;
+    let base = sim.base_url();
+    let c = Client::login(&base).await;
+    let mut ws = c.socket().await;
+    for cls in [
+        "faultInst",
+        "ethpmPhysIf",
+        "l1PhysIf",
+        "fvAEPg",
+        "fvBD",
+        "fvRsBd",
+        "fvCEp",
+    ] {
+        c.subscribe(&format!("/api/class/{cls}.json?page-size=1"))
+            .await;
+    }
+    let mut classes = std::collections::BTreeSet::new();
+    let mut statuses = std::collections::BTreeSet::new();
+    let mut last = String::new();
+    for _ in 0..120 {
+        let f = ws.frame_json().await;
+        for ts in mod_ts(&f) {
+            assert!(ts >= last, "modTs goes forward: {ts} after {last}");
+            assert!(ts.ends_with("+00:00") && ts.len() == 29, "{ts}");
+            last = ts;
+        }
+        for e in f["imdata"].as_array().unwrap() {
+            let (cls, a) = entry(e);
+            classes.insert(cls);
+            statuses.insert(a["status"].as_str().unwrap().to_string());
+        }
+    }
+    assert!(classes.len() >= 4, "{classes:?}");
+    assert!(
+        statuses.contains("created") && statuses.contains("modified"),
+        "{statuses:?}"
+    );
+    sim_call(&base, "churn?rate=0").await;
+    sleep_ms(100).await;
+    while let Next::Text(_) = ws.next(Duration::from_millis(150)).await {}
+    assert!(
+        ws.quiet(Duration::from_millis(400)).await,
+        "churn stops at rate 0"
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn churn_nxos_flaps_bgp_and_links() {
+    let mut cfg = cfg(Flavor::Nxos);
+    cfg.churn = 80.0;
+    let sim = start(cfg).await;
+    let c = Client::login(&sim.base_url()).await;
+    let mut ws = c.socket().await;
+    for cls in ["bgpPeerEntry", "ethpmPhysIf", "l1PhysIf", "l2BD"] {
+        c.subscribe(&format!("/api/class/{cls}.json?page-size=1"))
+            .await;
+    }
+    let mut classes = std::collections::BTreeSet::new();
+    for _ in 0..100 {
+        let f = ws.frame_json().await;
+        for e in f["imdata"].as_array().unwrap() {
+            classes.insert(entry(e).0);
+        }
+        if classes.len() == 4 {
+            break;
+        }
+    }
+    assert_eq!(classes.len(), 4, "{classes:?}");
+    sim.shutdown().await;
+}
