@@ -521,3 +521,42 @@ async fn socket_requires_a_valid_token() {
     assert!(r.is_err(), "an encoded token is not the token");
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_second_socket_replaces_the_first() {
+    let sim = start(cfg(Flavor::Apic)).await;
+    let c = Client::login(&sim.base_url()).await;
+    let mut first = c.socket().await;
+    let mut second = c.socket().await;
+    assert!(first.closes(Duration::from_secs(2)).await, "one socket per session");
+    let (_, id) = c.subscribe("/api/class/fvTenant.json").await;
+    c.write("uni/tn-second", json!({"fvTenant":{"attributes":{"name":"second"}}})).await;
+    assert_eq!(ids(&second.frame_json().await), vec![id]);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_slow_socket_is_dropped_not_buffered() {
+    let mut cfg = cfg(Flavor::Apic);
+    cfg.socket_queue = 2;
+    let sim = start(cfg).await;
+    let base = sim.base_url();
+    let c = Client::login(&base).await;
+    let _never_read = c.socket().await;
+    c.subscribe("/api/class/fvTenant.json").await;
+    let big = "x".repeat(256 * 1024);
+    let mut dropped = false;
+    for i in 0..200 {
+        let body = json!({"fvTenant":{"attributes":{"name":format!("slow{i}"),"descr":big}}}).to_string();
+        let r = send(http().post(format!("{base}/_sim/write?dn=uni")).body(body)).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        if i % 10 == 9 && stats(&base).await["sockets_dropped_slow"].as_u64().unwrap() > 0 {
+            dropped = true;
+            break;
+        }
+    }
+    assert!(dropped, "the socket of a client that does not read is dropped");
+    assert_eq!(stats(&base).await["sockets"], 0);
+    assert_eq!(c.get("/api/class/fvTenant.json?subscription=yes").await.status, 405);
+    sim.shutdown().await;
+}
