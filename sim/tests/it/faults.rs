@@ -157,17 +157,17 @@ async fn fail_503_and_delay() {
         assert_eq!(r.error().0, "503");
     }
     assert_eq!(c.get("/api/class/fvTenant.json").await.status, 200);
-    sim_call(&base, "delay?ms=400&n=1").await;
+    sim_call(&base, "delay?ms=700&n=1").await;
     let t = Instant::now();
     assert_eq!(c.get("/api/class/fvTenant.json").await.status, 200);
     assert!(
-        t.elapsed() >= Duration::from_millis(380),
+        t.elapsed() >= Duration::from_millis(680),
         "{:?}",
         t.elapsed()
     );
     let t = Instant::now();
     c.get("/api/class/fvTenant.json").await;
-    assert!(t.elapsed() < Duration::from_millis(380), "n=1 delays once");
+    assert!(t.elapsed() < Duration::from_millis(680), "n=1 delays once");
     sim_call(&base, "delay?ms=300").await;
     let t = Instant::now();
     c.get("/api/class/fvTenant.json").await;

@@ -304,12 +304,12 @@ async fn refresh_issues_new_token_old_one_has_grace_socket_survives() {
 #[tokio::test]
 async fn idle_timeout_403_token_timeout_and_socket_closes() {
     let mut cfg = cfg(Flavor::Apic);
-    cfg.idle_timeout = Some(Duration::from_millis(1000));
+    cfg.idle_timeout = Some(Duration::from_millis(1600));
     let sim = start(cfg).await;
     let c = Client::login(&sim.base_url()).await;
     let kept = Client::login(&sim.base_url()).await;
     let mut ws = c.socket().await;
-    sleep_ms(500).await;
+    sleep_ms(900).await;
     // aaaRefresh keeps a session alive; plain requests do not
     let r = kept.get("/api/aaaRefresh.json").await;
     assert_eq!(r.status, 200);

@@ -113,7 +113,7 @@ async fn subscription_refresh_ok_unknown_and_bad() {
 #[tokio::test]
 async fn unrefreshed_subscription_expires_and_stops_pushing() {
     let mut cfg = cfg(Flavor::Apic);
-    cfg.sub_lifetime = Some(Duration::from_millis(800));
+    cfg.sub_lifetime = Some(Duration::from_millis(1000));
     let sim = start(cfg).await;
     let c = Client::login(&sim.base_url()).await;
     let mut ws = c.socket().await;
@@ -121,8 +121,8 @@ async fn unrefreshed_subscription_expires_and_stops_pushing() {
     let (_, alive) = c
         .subscribe("/api/class/fvTenant.json?query-target=self")
         .await;
-    for _ in 0..4 {
-        sleep_ms(300).await;
+    for _ in 0..5 {
+        sleep_ms(250).await;
         assert_eq!(
             c.get(&format!("/api/subscriptionRefresh.json?id={alive}"))
                 .await
@@ -528,9 +528,16 @@ async fn a_second_socket_replaces_the_first() {
     let c = Client::login(&sim.base_url()).await;
     let mut first = c.socket().await;
     let mut second = c.socket().await;
-    assert!(first.closes(Duration::from_secs(2)).await, "one socket per session");
+    assert!(
+        first.closes(Duration::from_secs(2)).await,
+        "one socket per session"
+    );
     let (_, id) = c.subscribe("/api/class/fvTenant.json").await;
-    c.write("uni/tn-second", json!({"fvTenant":{"attributes":{"name":"second"}}})).await;
+    c.write(
+        "uni/tn-second",
+        json!({"fvTenant":{"attributes":{"name":"second"}}}),
+    )
+    .await;
     assert_eq!(ids(&second.frame_json().await), vec![id]);
     sim.shutdown().await;
 }
@@ -547,7 +554,8 @@ async fn a_slow_socket_is_dropped_not_buffered() {
     let big = "x".repeat(256 * 1024);
     let mut dropped = false;
     for i in 0..200 {
-        let body = json!({"fvTenant":{"attributes":{"name":format!("slow{i}"),"descr":big}}}).to_string();
+        let body =
+            json!({"fvTenant":{"attributes":{"name":format!("slow{i}"),"descr":big}}}).to_string();
         let r = send(http().post(format!("{base}/_sim/write?dn=uni")).body(body)).await;
         assert_eq!(r.status, 200, "{}", r.text);
         if i % 10 == 9 && stats(&base).await["sockets_dropped_slow"].as_u64().unwrap() > 0 {
@@ -555,8 +563,16 @@ async fn a_slow_socket_is_dropped_not_buffered() {
             break;
         }
     }
-    assert!(dropped, "the socket of a client that does not read is dropped");
+    assert!(
+        dropped,
+        "the socket of a client that does not read is dropped"
+    );
     assert_eq!(stats(&base).await["sockets"], 0);
-    assert_eq!(c.get("/api/class/fvTenant.json?subscription=yes").await.status, 405);
+    assert_eq!(
+        c.get("/api/class/fvTenant.json?subscription=yes")
+            .await
+            .status,
+        405
+    );
     sim.shutdown().await;
 }
