@@ -104,10 +104,12 @@ fn dispatch(sim: &Arc<Sim>, what: &str, p: &Params, body: &[u8]) -> Result<Respo
         "expire-session" => {
             let mut st = sim.lock();
             let user = p.get("user").map(str::to_string);
+            let by_token = p.get("token").map(|t| st.session_of_token(t));
             let ids: Vec<u64> = st
                 .sessions
                 .values()
                 .filter(|s| user.as_deref().map_or(true, |u| s.user == u))
+                .filter(|s| by_token.map_or(true, |t| t == Some(s.id)))
                 .map(|s| s.id)
                 .collect();
             for sid in &ids {

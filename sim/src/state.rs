@@ -351,6 +351,11 @@ impl State {
         self.dead_tokens.insert(token, now);
     }
 
+    /// The session a token (current or within its grace) belongs to.
+    pub fn session_of_token(&self, token: &str) -> Option<u64> {
+        self.tokens.get(token).map(|r| r.session)
+    }
+
     /// Socket lookup for `/socket<token>`: same rules as REST but no challenge.
     pub fn auth_socket(&mut self, token: &str, now: Instant) -> Result<u64, AuthErr> {
         let challenge = self

@@ -89,6 +89,16 @@ async fn expire_session_by_user() {
         sim_call(&base, "expire-session?user=nobody").await["expired"],
         0
     );
+    let other = Client::login(&base).await;
+    let r = send(
+        http()
+            .post(format!("{base}/_sim/expire-session"))
+            .body(json!({ "token": other.token }).to_string()),
+    )
+    .await;
+    assert_eq!(r.json()["expired"], 1, "by token");
+    assert_eq!(other.get("/api/class/fvTenant.json").await.status, 403);
+    assert_eq!(c.get("/api/class/fvTenant.json").await.status, 200);
     assert_eq!(
         sim_call(&base, "expire-session?user=admin").await["expired"],
         1
