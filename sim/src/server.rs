@@ -169,6 +169,24 @@ pub fn request_tokens(h: &HeaderMap) -> Vec<String> {
     out
 }
 
+/// Devices reject some fully-encoded query strings: the filter language's `( ) , |` must
+/// travel literally. Returns the offending parameter.
+fn over_encoded(q: Option<&str>) -> Option<String> {
+    for part in q?.split('&') {
+        let (k, v) = part.split_once('=').unwrap_or((part, ""));
+        if matches!(
+            k,
+            "query-target-filter" | "order-by" | "target-subtree-class" | "rsp-subtree-class"
+        ) {
+            let l = v.to_ascii_lowercase();
+            if ["%28", "%29", "%2c", "%7c"].iter().any(|e| l.contains(e)) {
+                return Some(k.to_string());
+            }
+        }
+    }
+    None
+}
+
 fn challenge(h: &HeaderMap, params: &[(String, String)]) -> Option<String> {
     h.get("APIC-challenge")
         .and_then(|v| v.to_str().ok())
@@ -242,6 +260,15 @@ async fn api(sim: &Arc<Sim>, peer: SocketAddr, req: Request) -> Response {
         );
     };
     let rest = pct_decode(rest);
+    if let Some(k) = over_encoded(parts.uri.query()) {
+        return err(
+            enc,
+            400,
+            &format!(
+                "Invalid request: {k} is over-encoded (keep ( ) , | literal; only \" is encoded)"
+            ),
+        );
+    }
     let params = parse_query(parts.uri.query());
     let method = parts.method.clone();
     let headers = parts.headers;

@@ -176,12 +176,14 @@ async fn filter_operators() {
         c.get(&q("not(eq(fvTenant.name,%22acme%22))")).await.total(),
         all - 1
     );
-    // fully encoded parentheses decode the same
+    // strict like the devices: ( ) , | must travel literally, only " is encoded
+    let r = c.get(&q("eq%28fvTenant.name%2C%22acme%22%29")).await;
+    assert_eq!(r.status, 400);
+    assert!(r.error().1.contains("over-encoded"), "{}", r.text);
+    // a literal space (encoded as %20) inside a quoted value is fine
     assert_eq!(
-        c.get(&q("eq%28fvTenant.name%2C%22acme%22%29"))
-            .await
-            .total(),
-        1
+        c.get(&q("eq(fvTenant.descr,%22a%20b%22)")).await.status,
+        200
     );
     for bad in [
         "eq(fvTenant.name",
