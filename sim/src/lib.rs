@@ -222,15 +222,32 @@ impl SimHandle {
     /// Stop and wait for the server to finish.
     pub async fn shutdown(mut self) {
         let _ = self.sim.shutdown.send(true);
-        if let Some(h) = self.done.take() {
-            let _ = tokio::time::timeout(Duration::from_secs(5), h).await;
+        if let Some(mut h) = self.done.take() {
+            if tokio::time::timeout(Duration::from_secs(5), &mut h)
+                .await
+                .is_err()
+            {
+                h.abort();
+            }
         }
     }
 
-    /// Wait until the server stops (by `--exit-after`, a signal, or `shutdown`).
+    /// Wait until the server is told to stop (`exit_after`, or another holder's shutdown),
+    /// then give open connections at most 5 s to finish.
     pub async fn wait(&mut self) {
-        if let Some(h) = self.done.take() {
-            let _ = h.await;
+        let Some(mut h) = self.done.take() else {
+            return;
+        };
+        let mut rx = self.sim.shutdown_signal();
+        tokio::select! {
+            _ = &mut h => return,
+            _ = stopped(&mut rx) => {}
+        }
+        if tokio::time::timeout(Duration::from_secs(5), &mut h)
+            .await
+            .is_err()
+        {
+            h.abort();
         }
     }
 }
