@@ -171,6 +171,16 @@ fn dispatch(sim: &Arc<Sim>, what: &str, p: &Params, body: &[u8]) -> Result<Respo
             sim.lock().faults.duplicate = n.min(u32::MAX as u64) as u32;
             ok(json!({ "ok": true, "n": n }))
         }
+        "lose" => {
+            let n = p.num("n", 1)?;
+            sim.lock().faults.lose = n.min(u32::MAX as u64) as u32;
+            ok(json!({ "ok": true, "n": n }))
+        }
+        "strip-status" => {
+            let n = p.num("n", 1)?;
+            sim.lock().faults.strip_status = n.min(u32::MAX as u64) as u32;
+            ok(json!({ "ok": true, "n": n }))
+        }
         "batch" => {
             let n = p.num("n", 2)?.clamp(1, 10_000) as usize;
             sim.lock().faults.batch = Some((n, Vec::new(), now));
@@ -328,6 +338,7 @@ fn stats(sim: &Arc<Sim>, now: Instant) -> Value {
         "subscribes": c.subscribes,
         "sockets_opened": c.sockets_opened,
         "sockets_dropped_slow": c.sockets_dropped_slow,
+        "frames_lost": c.frames_lost,
         "faults": {
             "fail_refresh": st.faults.fail_refresh,
             "fail_503": st.faults.fail_503,

@@ -88,6 +88,10 @@ pub struct Faults {
     pub duplicate: u32,
     pub batch: Option<(usize, Vec<Change>, Instant)>,
     pub down_until: Option<Instant>,
+    /// The next n frames are lost (never sent).
+    pub lose: u32,
+    /// The next n frames carry objects without `status`.
+    pub strip_status: u32,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -99,6 +103,7 @@ pub struct Counters {
     pub subscribes: u64,
     pub sockets_opened: u64,
     pub sockets_dropped_slow: u64,
+    pub frames_lost: u64,
     pub changes: u64,
 }
 
@@ -585,12 +590,27 @@ impl State {
             let Some(sock) = &sess.socket else { continue };
             items.sort_unstable();
             let enc = if xml { Enc::Xml } else { Enc::Json };
+            if self.faults.lose > 0 {
+                self.faults.lose -= 1;
+                self.counters.frames_lost += 1;
+                continue;
+            }
+            let strip = self.faults.strip_status > 0;
+            if strip {
+                self.faults.strip_status -= 1;
+            }
             let nodes: Vec<Node> = items
                 .iter()
-                .map(|&i| Node {
-                    class: group[i].class.clone(),
-                    attrs: group[i].push_attrs(),
-                    children: vec![],
+                .map(|&i| {
+                    let mut attrs = group[i].push_attrs();
+                    if strip {
+                        attrs.remove("status");
+                    }
+                    Node {
+                        class: group[i].class.clone(),
+                        attrs,
+                        children: vec![],
+                    }
                 })
                 .collect();
             let id_strs: Vec<String> = ids.iter().map(|i| i.to_string()).collect();

@@ -276,6 +276,24 @@ async fn duplicate_batch_and_malformed_frames() {
         .map(|e| entry(e).1["dn"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(dns, vec!["uni/tn-b1", "uni/tn-b2", "uni/tn-b3"]);
+    // a lost frame, then a frame without status
+    sim_call(&base, "lose?n=1").await;
+    c.write(
+        "uni/tn-b1",
+        json!({"fvTenant":{"attributes":{"descr":"lost"}}}),
+    )
+    .await;
+    assert!(ws.quiet(Duration::from_millis(200)).await);
+    sim_call(&base, "strip-status?n=1").await;
+    c.write(
+        "uni/tn-b1",
+        json!({"fvTenant":{"attributes":{"descr":"nostatus"}}}),
+    )
+    .await;
+    let f = ws.frame_json().await;
+    let (_, a) = entry(&f["imdata"][0]);
+    assert!(a.get("status").is_none() && a["descr"] == "nostatus", "{a}");
+    assert_eq!(stats(&base).await["frames_lost"], 1);
     // a malformed frame, then business as usual
     assert_eq!(sim_call(&base, "malformed").await["sent"], 1);
     let bad = ws.frame().await;
