@@ -11,7 +11,17 @@ use dme_sim::{Flavor, SimConfig};
 /// token-bound WebSocket, subscriptions, refresh, expiry, pushes, errors, throttling), with a
 /// fault-injection API under /_sim/. Prints `dme-sim listening on http://ADDR` once ready.
 #[derive(Parser, Debug)]
-#[command(name = "dme-sim", version, about, long_about = None)]
+#[command(
+    name = "dme-sim",
+    version,
+    about,
+    long_about = None,
+    after_help = "Prints `dme-sim listening on http://ADDR` on stdout once it listens.\n\
+                  REST under /api/, the WebSocket at /socket<token>, fault injection and the true \
+                  state under /_sim/ (drop-sockets, restart, expire-session, expire-subscription, \
+                  fail-refresh, fail-503, delay, silence, duplicate, lose, strip-status, batch, \
+                  malformed, churn, reset-faults, write, delete, truth, stats): see sim/README.md."
+)]
 struct Cli {
     /// Device to behave like: apic (ACI controller) or nxos (Nexus switch).
     #[arg(long, default_value = "apic", value_parser = parse_flavor)]
