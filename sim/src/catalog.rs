@@ -363,7 +363,7 @@ impl Catalog {
         for (name, info) in &self.classes {
             if info.parse_rn(rn).is_some() {
                 let fixed = info.rn.len();
-                if best.map_or(true, |(_, l)| fixed > l) {
+                if best.into_iter().all(|(_, l)| fixed > l) {
                     best = Some((name.as_str(), fixed));
                 }
             }

@@ -108,8 +108,8 @@ fn dispatch(sim: &Arc<Sim>, what: &str, p: &Params, body: &[u8]) -> Result<Respo
             let ids: Vec<u64> = st
                 .sessions
                 .values()
-                .filter(|s| user.as_deref().map_or(true, |u| s.user == u))
-                .filter(|s| by_token.map_or(true, |t| t == Some(s.id)))
+                .filter(|s| user.as_deref().into_iter().all(|u| s.user == u))
+                .filter(|s| by_token.into_iter().all(|t| t == Some(s.id)))
                 .map(|s| s.id)
                 .collect();
             for sid in &ids {
@@ -155,7 +155,7 @@ fn dispatch(sim: &Arc<Sim>, what: &str, p: &Params, body: &[u8]) -> Result<Respo
                 .get("id")
                 .and_then(|v| v.trim().parse::<u64>().ok())
                 .ok_or_else(|| bad("id required"))?;
-            let on = p.get("on").map_or(true, |v| v != "0" && v != "false");
+            let on = p.get("on").into_iter().all(|v| v != "0" && v != "false");
             let mut st = sim.lock();
             let found = match st.subs.get_mut(&id) {
                 Some(s) => {

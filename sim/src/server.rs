@@ -603,7 +603,8 @@ fn result_node(
             let wanted = q
                 .rsp_subtree_classes
                 .as_ref()
-                .map_or(true, |l| l.contains(&cm.class));
+                .into_iter()
+                .all(|l| l.contains(&cm.class));
             if !wanted && q.rsp_subtree == RspSubtree::Children {
                 continue;
             }

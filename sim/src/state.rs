@@ -434,7 +434,7 @@ impl State {
         let ids: Vec<u64> = self
             .sessions
             .values()
-            .filter(|s| user.map_or(true, |u| s.user == u))
+            .filter(|s| user.into_iter().all(|u| s.user == u))
             .map(|s| s.id)
             .collect();
         for sid in ids {
