@@ -233,7 +233,10 @@ impl Query {
     pub fn run(&self, mit: &Mit, max_result: usize) -> Result<(usize, Vec<String>), QErr> {
         let mut dns = self.candidates(mit);
         if let Some(f) = &self.filter {
-            dns.retain(|d| mit.get(d).is_some_and(|m| f.eval(&m.class, &m.attrs)));
+            dns.retain(|d| {
+                mit.get(d)
+                    .is_some_and(|m| f.eval_dn(&m.class, Some(d), &m.attrs))
+            });
         }
         if let Some((c, p, desc)) = &self.order_by {
             let key = |d: &String| -> String {
@@ -321,7 +324,7 @@ impl Query {
             }
         }
         match &self.filter {
-            Some(f) => f.eval(&ch.class, &ch.full),
+            Some(f) => f.eval_dn(&ch.class, Some(&ch.dn), &ch.full),
             None => true,
         }
     }
@@ -345,10 +348,15 @@ fn cmp_values(a: &str, b: &str) -> std::cmp::Ordering {
 
 impl Filter {
     pub fn eval(&self, class: &str, attrs: &Attrs) -> bool {
+        self.eval_dn(class, None, attrs)
+    }
+
+    /// Evaluate with the object's DN available as the `dn` property.
+    pub fn eval_dn(&self, class: &str, dn: Option<&str>, attrs: &Attrs) -> bool {
         match self {
-            Filter::And(v) => v.iter().all(|f| f.eval(class, attrs)),
-            Filter::Or(v) => v.iter().any(|f| f.eval(class, attrs)),
-            Filter::Not(f) => !f.eval(class, attrs),
+            Filter::And(v) => v.iter().all(|f| f.eval_dn(class, dn, attrs)),
+            Filter::Or(v) => v.iter().any(|f| f.eval_dn(class, dn, attrs)),
+            Filter::Not(f) => !f.eval_dn(class, dn, attrs),
             Filter::Cmp {
                 op,
                 class: c,
@@ -358,8 +366,12 @@ impl Filter {
                 if c != class {
                     return false;
                 }
-                let Some(val) = attrs.get(prop) else {
-                    return false;
+                let val = match (prop.as_str(), dn) {
+                    ("dn", Some(d)) => d,
+                    _ => match attrs.get(prop) {
+                        Some(v) => v.as_str(),
+                        None => return false,
+                    },
                 };
                 let v0 = vals.first().map(String::as_str).unwrap_or("");
                 match op.as_str() {

@@ -756,6 +756,37 @@ pub fn parse_xml_tree(body: &[u8]) -> Option<Vec<InNode>> {
     Some(roots)
 }
 
+/// Named relations resolve like APIC: `fvRsBd.tnFvBDName` / `fvRsCtx.tnFvCtxName` set
+/// `tDn`, `tRn` and `state` (the tenant's object, else tenant common's, else missing-target).
+pub fn resolve_relation(mit: &crate::mit::Mit, class: &str, dn: &str, attrs: &mut Attrs) {
+    let (name_prop, prefix) = match class {
+        "fvRsBd" => ("tnFvBDName", "BD-"),
+        "fvRsCtx" => ("tnFvCtxName", "ctx-"),
+        _ => return,
+    };
+    let Some(name) = attrs.get(name_prop).cloned() else {
+        return;
+    };
+    let tenant: String = dn.split('/').take(2).collect::<Vec<_>>().join("/");
+    let name = if name.is_empty() {
+        "default".to_string()
+    } else {
+        name
+    };
+    let own = format!("{tenant}/{prefix}{name}");
+    let common = format!("uni/tn-common/{prefix}{name}");
+    let (tdn, state) = if mit.contains(&own) {
+        (own, "formed")
+    } else if mit.contains(&common) {
+        (common, "formed")
+    } else {
+        (own, "missing-target")
+    };
+    attrs.insert("tDn".into(), tdn);
+    attrs.insert("tRn".into(), format!("{prefix}{name}"));
+    attrs.insert("state".into(), state.into());
+}
+
 /// Objects the device creates on its own next to a new object.
 pub fn auto_children(flavor: Flavor, class: &str, dn: &str) -> Vec<(String, String, Attrs)> {
     if flavor != Flavor::Apic {
@@ -876,6 +907,7 @@ fn apply_node(
     for (k, v) in naming {
         attrs.insert(k, v);
     }
+    resolve_relation(&st.mit, &n.class, dn, &mut attrs);
     let existed = st.mit.contains(dn);
     let st2 = &mut *st;
     if let Some(ch) = st2

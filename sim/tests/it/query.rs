@@ -176,6 +176,12 @@ async fn filter_operators() {
         c.get(&q("not(eq(fvTenant.name,%22acme%22))")).await.total(),
         all - 1
     );
+    // dn is filterable like any property
+    let f = c
+        .get("/api/class/l1PhysIf.json?query-target-filter=wcard(l1PhysIf.dn,%22node-101/%22)")
+        .await;
+    assert_eq!(f.total(), 48);
+    assert!(dns(&f).iter().all(|d| d.contains("/node-101/")));
     // strict like the devices: ( ) , | must travel literally, only " is encoded
     let r = c.get(&q("eq%28fvTenant.name%2C%22acme%22%29")).await;
     assert_eq!(r.status, 400);

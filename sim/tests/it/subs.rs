@@ -576,3 +576,71 @@ async fn a_slow_socket_is_dropped_not_buffered() {
     );
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn push_shapes_match_more_captures() {
+    let sim = start(cfg(Flavor::Apic)).await;
+    let c = Client::login(&sim.base_url()).await;
+    let mut ws = c.socket().await;
+    let (_, a) = c.subscribe("/api/class/vzBrCP.json").await;
+    let (_, b) = c
+        .subscribe("/api/mo/uni/tn-acme.json?query-target=subtree&target-subtree-class=vzBrCP")
+        .await;
+    c.write(
+        "uni/tn-acme/brc-test",
+        json!({"vzBrCP":{"attributes":{"name":"test"}}}),
+    )
+    .await;
+    let f = ws.frame_json().await;
+    let mut got = ids(&f);
+    got.sort();
+    let mut want = vec![a, b];
+    want.sort();
+    assert_eq!(got, want);
+    let cap: serde_json::Value = serde_json::from_str(
+        capture("apic-vzbrcp-created-4ids")["body"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    let (_, ours) = entry(&f["imdata"][0]);
+    let (_, theirs) = entry(&cap["imdata"][0]);
+    for k in keys(&theirs) {
+        assert!(ours.get(&k).is_some(), "created vzBrCP lacks {k}");
+    }
+    // a relation re-pointed: the device resolves tDn/tRn itself
+    let (_, r) = c
+        .subscribe(
+            "/api/class/fvRsBd.json?query-target-filter=wcard(fvRsBd.dn,%22tn-acme/ap-shop%22)",
+        )
+        .await;
+    let epg = "uni/tn-acme/ap-shop/epg-web";
+    c.write(
+        &format!("{epg}/rsbd"),
+        json!({"fvRsBd":{"attributes":{"tnFvBDName":"bd-20"}}}),
+    )
+    .await;
+    let f = ws.frame_json().await;
+    assert_eq!(ids(&f), vec![r]);
+    let (_, ours) = entry(&f["imdata"][0]);
+    let cap: serde_json::Value =
+        serde_json::from_str(capture("apic-fvrsbd-modified")["body"].as_str().unwrap()).unwrap();
+    let theirs = entry(&cap).1;
+    for k in keys(&ours) {
+        assert!(
+            theirs.get(&k).is_some(),
+            "modified fvRsBd has {k}, the capture does not"
+        );
+    }
+    assert_eq!(ours["tDn"], "uni/tn-acme/BD-bd-20");
+    assert_eq!(ours["tRn"], "BD-bd-20");
+    // an EPG deleted: minimal, with pcTag/scope reset as captured
+    let (_, e) = c.subscribe(&format!("/api/mo/{epg}.json")).await;
+    c.delete(&format!("/api/mo/{epg}.json")).await;
+    let f = ws.frame_json().await;
+    assert_eq!(ids(&f), vec![e]);
+    let cap: serde_json::Value =
+        serde_json::from_str(capture("apic-fvaepg-deleted")["body"].as_str().unwrap()).unwrap();
+    assert_eq!(keys(&entry(&f["imdata"][0]).1), keys(&entry(&cap).1));
+    sim.shutdown().await;
+}
