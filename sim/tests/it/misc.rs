@@ -506,3 +506,56 @@ async fn same_seed_same_fabric() {
     b.shutdown().await;
     c.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_binary_serves_a_live_fabric() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let exe = env!("CARGO_BIN_EXE_dme-sim");
+    let mut child = tokio::process::Command::new(exe)
+        .args([
+            "--flavor",
+            "apic",
+            "--churn",
+            "30",
+            "--bind",
+            "127.0.0.1:0",
+            "--exit-after",
+            "20",
+            "--objects",
+            "800",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+        .await
+        .expect("prints its URL")
+        .unwrap()
+        .unwrap();
+    let base = line
+        .strip_prefix("dme-sim listening on ")
+        .expect("the listening line")
+        .to_string();
+    let c = Client::login(&base).await;
+    let mut ws = c.socket().await;
+    for cls in [
+        "faultInst",
+        "ethpmPhysIf",
+        "l1PhysIf",
+        "fvAEPg",
+        "fvBD",
+        "fvCEp",
+    ] {
+        c.subscribe(&format!("/api/class/{cls}.json?page-size=1"))
+            .await;
+    }
+    let f = ws.frame_json().await;
+    assert!(!ids(&f).is_empty());
+    sim_call(&base, "restart").await;
+    assert!(ws.closes(Duration::from_secs(3)).await);
+    child.start_kill().ok();
+    let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
+}
