@@ -285,7 +285,7 @@ pub async fn spawn(cfg: SimConfig) -> std::io::Result<SimHandle> {
         tokio::spawn(async move {
             let mut rx = s.shutdown_signal();
             tokio::select! {
-                _ = tokio::time::sleep(d) => { let _ = s.shutdown.send(true); }
+                _ = tokio::time::sleep(state::cap(d)) => { let _ = s.shutdown.send(true); }
                 _ = crate::stopped(&mut rx) => {}
             }
         });

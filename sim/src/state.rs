@@ -177,11 +177,11 @@ impl State {
             faults: Faults::default(),
             counters: Counters::default(),
             token_rng: StdRng::from_os_rng(),
-            idle: cfg
+            idle: cap(cfg
                 .idle_timeout
-                .unwrap_or(Duration::from_secs(cfg.refresh_timeout)),
-            max_life: cfg.effective_max_lifetime(),
-            token_grace: cfg.token_grace,
+                .unwrap_or(Duration::from_secs(cfg.refresh_timeout))),
+            max_life: cfg.effective_max_lifetime().map(cap),
+            token_grace: cap(cfg.token_grace),
             throttle_rate: cfg.throttle_per_sec,
             socket_queue: cfg.socket_queue.max(1),
         }
@@ -480,6 +480,7 @@ impl State {
         lifetime: Duration,
         now: Instant,
     ) -> u64 {
+        let lifetime = cap(lifetime);
         let id = self.sub_base() + self.next_sub;
         self.next_sub += 1;
         self.subs.insert(
@@ -675,6 +676,11 @@ impl State {
     pub fn users(&self) -> HashSet<String> {
         self.sessions.values().map(|s| s.user.clone()).collect()
     }
+}
+
+/// Durations from configuration are capped (10 years) so `Instant` arithmetic cannot overflow.
+pub fn cap(d: Duration) -> Duration {
+    d.min(Duration::from_secs(10 * 365 * 86_400))
 }
 
 /// Standard base64 with padding.
