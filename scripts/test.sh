@@ -48,7 +48,32 @@ check fmt cargo fmt --all --check
 check clippy-native cargo clippy --workspace --all-targets --locked -- -D warnings
 check clippy-wasm32 cargo clippy -p dme-events --all-targets --target wasm32-unknown-unknown --locked -- -D warnings
 tests native cargo test --workspace --locked
-tests browser wasm-pack test --headless --chrome --chromedriver "$CHROMEDRIVER" . -- --locked
+# Browser tests run against real simulators on loopback (they stop by themselves, and on exit).
+SIM_PIDS=()
+cleanup() { for p in "${SIM_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+start_sim() {
+  local name="$1"; shift
+  local log="$LOGDIR/sim-$name.log"
+  target/debug/dme-sim --bind 127.0.0.1:0 --exit-after 1800 "$@" >"$log" 2>&1 &
+  SIM_PIDS+=($!)
+  for _ in $(seq 1 100); do
+    url=$(grep -Eo 'http://127\.0\.0\.1:[0-9]+' "$log" | head -n 1)
+    [ -n "$url" ] && { SIM_URL="$url"; return 0; }
+    sleep 0.1
+  done
+  echo "dme-sim ($name) did not start; see $log" >&2
+  return 1
+}
+SIM_FLAGS=(--cors --throttle 0 --objects 400 --sub-lifetime 4 --refresh-timeout 12 --token-grace 2)
+if cargo build -p dme-sim --locked >"$LOGDIR/sim-build.log" 2>&1 \
+  && start_sim apic --flavor apic "${SIM_FLAGS[@]}" && DME_SIM_URL="$SIM_URL" \
+  && start_sim nxos --flavor nxos "${SIM_FLAGS[@]}" && DME_SIM_NXOS_URL="$SIM_URL"; then
+  export DME_SIM_URL DME_SIM_NXOS_URL
+  tests browser wasm-pack test --headless --chrome --chromedriver "$CHROMEDRIVER" . -- --locked
+else
+  cat "$LOGDIR/sim-build.log"; failed=$((failed + 1)); failed_steps+=("browser (no simulator)")
+fi
 
 if [ ${#failed_steps[@]} -gt 0 ]; then
   echo "failed steps: ${failed_steps[*]} (logs in target/test-logs/)"

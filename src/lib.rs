@@ -7,6 +7,12 @@
 pub mod engine;
 pub mod protocol;
 
+mod js;
+mod web;
+
+pub use js::query::{ClassQuery, DnQuery};
+pub use js::session::{EventChannel, Session, Subscription};
+
 use wasm_bindgen::prelude::*;
 
 /// The package version, as built.

@@ -45,7 +45,12 @@ fn every_capture_parses_by_kind() {
             "error-response" => {
                 let e = parse_error(status, &c.body);
                 assert_eq!(e.http_status, status, "{}", c.id);
-                assert_eq!(e.code.as_deref(), Some(status.to_string().as_str()), "{}", c.id);
+                assert_eq!(
+                    e.code.as_deref(),
+                    Some(status.to_string().as_str()),
+                    "{}",
+                    c.id
+                );
                 assert!(!e.text.is_empty(), "{}", c.id);
             }
             "refresh-response" => parse_refresh(status, &c.body).unwrap(),
@@ -90,7 +95,10 @@ fn nxos_login_values_bare_shape() {
     assert!(l.token.starts_with("LIOcWMWyt5Mn"));
     assert!(l.token.ends_with("xm0="));
     assert_eq!(l.refresh_timeout_secs, 600);
-    assert_eq!(l.maximum_lifetime_secs, None, "NX-OS has no maximum lifetime");
+    assert_eq!(
+        l.maximum_lifetime_secs, None,
+        "NX-OS has no maximum lifetime"
+    );
     assert_eq!(l.creation_time, Some(1_435_631_774));
     assert_eq!(l.version.as_deref(), Some("0.9(14HEAD${version.patch})"));
 }
@@ -125,7 +133,13 @@ fn login_errors_are_typed() {
     let d = parse_error(401, &capture("apic-login-bad-credentials-xml").body);
     assert_eq!(d.kind, ErrorKind::AuthRejected);
     assert_eq!(d.code.as_deref(), Some("401"));
-    for bad in ["", "{}", r#"{"imdata":[]}"#, r#"{"imdata":[{"aaaLogin":{"attributes":{}}}]}"#, "<html>"] {
+    for bad in [
+        "",
+        "{}",
+        r#"{"imdata":[]}"#,
+        r#"{"imdata":[{"aaaLogin":{"attributes":{}}}]}"#,
+        "<html>",
+    ] {
         assert!(
             matches!(parse_login(200, bad), Err(ResponseError::Malformed(_))),
             "{bad:?}"
@@ -142,9 +156,19 @@ fn error_captures_classify() {
         kind("apic-subscribe-without-socket", 405),
         ErrorKind::SocketNotFound
     );
-    assert_eq!(kind("apic-refresh-expired", 400), ErrorKind::RefreshRejected);
+    assert_eq!(
+        kind("apic-refresh-expired", 400),
+        ErrorKind::RefreshRejected
+    );
     let r = parse_refresh(400, &capture("apic-refresh-expired").body).unwrap_err();
-    assert!(matches!(r, ResponseError::Device(DeviceError { kind: ErrorKind::RefreshRejected, http_status: 400, .. })));
+    assert!(matches!(
+        r,
+        ResponseError::Device(DeviceError {
+            kind: ErrorKind::RefreshRejected,
+            http_status: 400,
+            ..
+        })
+    ));
     // A proxy's HTML page is not quoted.
     let d = parse_error(502, "<html><body>Bad gateway token=abc</body></html>");
     assert_eq!(d.text, "");
@@ -181,7 +205,10 @@ fn subscribe_response_with_children_and_xml() {
     let t = &r.mos[0];
     assert_eq!(t.children[0].dn, "uni/tn-a/BD-web");
     assert_eq!(t.children[0].get("dn"), Some("uni/tn-a/BD-web"));
-    assert_eq!(t.children[0].children[0].dn, "uni/tn-a/BD-web/subnet-[10.0.0.1/24]");
+    assert_eq!(
+        t.children[0].children[0].dn,
+        "uni/tn-a/BD-web/subnet-[10.0.0.1/24]"
+    );
     let mut n = 0;
     t.walk(&mut |_| n += 1);
     assert_eq!(n, 3);
@@ -197,16 +224,34 @@ fn subscribe_response_with_children_and_xml() {
 #[test]
 fn subscribe_errors() {
     let e = parse_query(405, &capture("apic-subscribe-without-socket").body).unwrap_err();
-    assert!(matches!(e, ResponseError::Device(DeviceError { kind: ErrorKind::SocketNotFound, .. })));
+    assert!(matches!(
+        e,
+        ResponseError::Device(DeviceError {
+            kind: ErrorKind::SocketNotFound,
+            ..
+        })
+    ));
     let body = r#"{"totalCount":"1","imdata":[{"error":{"attributes":{"code":"400","text":"Request failed, unresolved class for fvTenantt"}}}]}"#;
     let e = parse_query(400, body).unwrap_err();
-    assert!(matches!(e, ResponseError::Device(DeviceError { kind: ErrorKind::UnknownClass, .. })));
+    assert!(matches!(
+        e,
+        ResponseError::Device(DeviceError {
+            kind: ErrorKind::UnknownClass,
+            ..
+        })
+    ));
     // An id that lost precision as a JSON number is refused, not rounded.
     let e = parse_query(200, r#"{"subscriptionId":72057598349803562.0,"imdata":[]}"#).unwrap_err();
     assert!(matches!(e, ResponseError::Malformed(_)));
     // An error envelope under HTTP 200 is still an error.
     let e = parse_query(200, body).unwrap_err();
-    assert!(matches!(e, ResponseError::Device(DeviceError { http_status: 400, .. })));
+    assert!(matches!(
+        e,
+        ResponseError::Device(DeviceError {
+            http_status: 400,
+            ..
+        })
+    ));
 }
 
 #[test]
@@ -214,7 +259,12 @@ fn notification_with_four_ids() {
     let n = parse_notification(&capture("apic-vzbrcp-created-4ids").body).unwrap();
     assert_eq!(
         n.subscription_ids,
-        ["72057598349803551", "72057598349803552", "72057598349803553", "72057598349803561"]
+        [
+            "72057598349803551",
+            "72057598349803552",
+            "72057598349803553",
+            "72057598349803561"
+        ]
     );
     let mo = &n.mos[0];
     assert_eq!(mo.class_name, "vzBrCP");
@@ -290,7 +340,10 @@ fn mo_captures() {
     assert_eq!(mo.get("severity"), Some("warning"));
     assert_eq!(mo.get("occur"), Some("951"));
     let mo = parse_mo(&capture("apic-fvtenant-created-mo").body).unwrap();
-    assert_eq!((mo.class_name.as_str(), mo.dn.as_str()), ("fvTenant", "uni/tn-acme"));
+    assert_eq!(
+        (mo.class_name.as_str(), mo.dn.as_str()),
+        ("fvTenant", "uni/tn-acme")
+    );
     assert_eq!(mo.status, Status::Created);
 }
 

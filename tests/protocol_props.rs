@@ -78,7 +78,8 @@ fn filter() -> impl Strategy<Value = String> {
 
 fn query() -> impl Strategy<Value = Query> {
     let target = prop_oneof![
-        (class_name(), prop::option::of(dn())).prop_map(|(class, scope)| Target::Class { class, scope }),
+        (class_name(), prop::option::of(dn()))
+            .prop_map(|(class, scope)| Target::Class { class, scope }),
         dn().prop_map(|dn| Target::Dn { dn }),
     ];
     let opts = (

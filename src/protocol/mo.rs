@@ -255,7 +255,11 @@ mod tests {
         assert_eq!(changed, vec!["descr", "modTs"]);
         assert_eq!(held.get("name"), Some("acme"));
         assert_eq!(held.get("descr"), Some("new"));
-        assert_eq!(held.get("rn"), Some("tn-acme"), "empty rn in a push is not a change");
+        assert_eq!(
+            held.get("rn"),
+            Some("tn-acme"),
+            "empty rn in a push is not a change"
+        );
     }
 
     #[test]

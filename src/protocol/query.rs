@@ -219,7 +219,11 @@ impl Query {
             params.class_list("rsp-subtree-class", &o.rsp_subtree_class)?;
         }
         if !o.rsp_subtree_include.is_empty() {
-            params.word_list("rsp-subtree-include", &o.rsp_subtree_include, is_include_char)?;
+            params.word_list(
+                "rsp-subtree-include",
+                &o.rsp_subtree_include,
+                is_include_char,
+            )?;
         }
         if let Some(p) = o.rsp_prop_include {
             params.raw("rsp-prop-include", p.as_str());
@@ -412,7 +416,9 @@ impl<'a> Params<'a> {
                 return Err(err("contains a control character"));
             }
             if matches!(c, '?' | '&' | '#') {
-                return Err(err("contains '?', '&' or '#', which would change the request"));
+                return Err(err(
+                    "contains '?', '&' or '#', which would change the request",
+                ));
             }
             if c == '"' {
                 quoted = !quoted;
@@ -466,7 +472,11 @@ fn push_encoded(out: &mut String, c: char) {
         let mut buf = [0u8; 4];
         for b in c.encode_utf8(&mut buf).bytes() {
             out.push('%');
-            out.push(char::from_digit(u32::from(b >> 4), 16).unwrap_or('0').to_ascii_uppercase());
+            out.push(
+                char::from_digit(u32::from(b >> 4), 16)
+                    .unwrap_or('0')
+                    .to_ascii_uppercase(),
+            );
             out.push(
                 char::from_digit(u32::from(b & 0xf), 16)
                     .unwrap_or('0')
@@ -537,7 +547,9 @@ pub fn check_dn(dn: &str) -> Result<(), QueryError> {
     }
     for c in dn.chars() {
         if c.is_whitespace() || c.is_control() {
-            return Err(QueryError::InvalidDn("contains whitespace or a control character"));
+            return Err(QueryError::InvalidDn(
+                "contains whitespace or a control character",
+            ));
         }
         if matches!(
             c,
@@ -554,7 +566,9 @@ pub fn check_dn(dn: &str) -> Result<(), QueryError> {
     let mut seg = String::new();
     let check_seg = |seg: &str| {
         if seg.is_empty() || seg == "." || seg == ".." {
-            Err(QueryError::InvalidDn("has an empty, '.' or '..' path segment"))
+            Err(QueryError::InvalidDn(
+                "has an empty, '.' or '..' path segment",
+            ))
         } else {
             Ok(())
         }
@@ -620,7 +634,9 @@ mod tests {
         q.options = QueryOptions {
             query_target: Some(QueryTarget::Subtree),
             target_subtree_class: vec!["fvBD".into(), "fvAEPg".into()],
-            query_target_filter: Some(r#"and(eq(fvBD.name,"web 1"),ne(fvBD.descr,"a/b[c]"))"#.into()),
+            query_target_filter: Some(
+                r#"and(eq(fvBD.name,"web 1"),ne(fvBD.descr,"a/b[c]"))"#.into(),
+            ),
             rsp_subtree: Some(RspSubtree::Full),
             rsp_subtree_class: vec!["fvSubnet".into()],
             rsp_subtree_include: vec!["faults".into(), "no-scoped".into()],
@@ -645,7 +661,14 @@ mod tests {
 
     #[test]
     fn refuses_bad_class_names() {
-        for c in ["", "1fv", "fv Tenant", "fv-Tenant", "fvTenant.json?x=1", "fv/../x"] {
+        for c in [
+            "",
+            "1fv",
+            "fv Tenant",
+            "fv-Tenant",
+            "fvTenant.json?x=1",
+            "fv/../x",
+        ] {
             assert!(
                 matches!(Query::class(c).render(), Err(QueryError::InvalidClass(_))),
                 "{c:?}"
@@ -717,7 +740,10 @@ mod tests {
         let mut q = Query::class("fvTenant");
         q.options.query_target_filter = Some(r#"eq(fvTenant.descr,"café+50%")"#.into());
         let r = q.render().unwrap();
-        assert!(r.ends_with("eq(fvTenant.descr,%22caf%C3%A9%2B50%25%22)"), "{r}");
+        assert!(
+            r.ends_with("eq(fvTenant.descr,%22caf%C3%A9%2B50%25%22)"),
+            "{r}"
+        );
         assert_eq!(Query::parse(&r).unwrap(), q);
     }
 }

@@ -182,11 +182,9 @@ pub fn parse_query(http_status: u16, body: &str) -> Result<QueryResponse, Respon
         None => None,
         Some(Ok(mut ids)) if ids.len() == 1 => ids.pop(),
         Some(Ok(_)) => {
-            return Err(MalformedError::new(
-                "query response",
-                "subscriptionId is not a single id",
+            return Err(
+                MalformedError::new("query response", "subscriptionId is not a single id").into(),
             )
-            .into())
         }
         Some(Err(reason)) => return Err(MalformedError::new("query response", reason).into()),
     };

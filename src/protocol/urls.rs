@@ -57,7 +57,11 @@ impl BaseUrl {
 
     /// `https://host[:port][/prefix]`.
     pub fn origin_and_prefix(&self) -> String {
-        format!("{}://{}", if self.secure { "https" } else { "http" }, self.rest)
+        format!(
+            "{}://{}",
+            if self.secure { "https" } else { "http" },
+            self.rest
+        )
     }
 
     /// The URL of a REST path (`path` starts with `/`).
@@ -78,7 +82,8 @@ impl BaseUrl {
 }
 
 fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
-    if s.len() >= prefix.len() && s.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
+    if s.len() >= prefix.len()
+        && s.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
     {
         Some(&s[prefix.len()..])
     } else {
@@ -139,7 +144,10 @@ mod tests {
     #[test]
     fn base_urls_and_socket() {
         let b = BaseUrl::parse("https://apic1/").unwrap();
-        assert_eq!(b.http("/api/aaaLogin.json"), "https://apic1/api/aaaLogin.json");
+        assert_eq!(
+            b.http("/api/aaaLogin.json"),
+            "https://apic1/api/aaaLogin.json"
+        );
         assert_eq!(b.socket("a+b/c="), "wss://apic1/socketa+b/c=");
         let b = BaseUrl::parse("http://127.0.0.1:8000").unwrap();
         assert_eq!(b.socket("T"), "ws://127.0.0.1:8000/socketT");
@@ -165,7 +173,10 @@ mod tests {
             login_body("ad\"min", "p\\w"),
             r#"{"aaaUser":{"attributes":{"name":"ad\"min","pwd":"p\\w"}}}"#
         );
-        assert_eq!(logout_body("admin"), r#"{"aaaUser":{"attributes":{"name":"admin"}}}"#);
+        assert_eq!(
+            logout_body("admin"),
+            r#"{"aaaUser":{"attributes":{"name":"admin"}}}"#
+        );
     }
 
     #[test]

@@ -26,9 +26,12 @@ pub(crate) fn read(what: &'static str, body: &str) -> Result<Doc, MalformedError
     let mut root_seen = false;
     let mut root_open = false;
     loop {
-        let ev = reader
-            .read_event()
-            .map_err(|e| bad(format!("invalid XML at byte {}: {e}", reader.buffer_position())))?;
+        let ev = reader.read_event().map_err(|e| {
+            bad(format!(
+                "invalid XML at byte {}: {e}",
+                reader.buffer_position()
+            ))
+        })?;
         let empty = matches!(ev, Event::Empty(_));
         match ev {
             Event::Start(e) | Event::Empty(e) if !root_seen => {

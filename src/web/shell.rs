@@ -1,0 +1,332 @@
+//! The driver: owns one [`Engine`] and performs its actions on the runtime's `fetch`,
+//! `WebSocket` and timers, then reports its events to the JavaScript surface through a
+//! [`Listener`].
+//!
+//! Re-entrancy rule: no `RefCell` borrow is held across an `.await` or a call into JavaScript.
+//! Every step borrows the engine, takes one action or event out, releases the borrow, and only
+//! then performs it, so a user callback may call back into the package (subscribe, close, ...)
+//! from inside a delivery.
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::rc::{Rc, Weak};
+
+use gloo_timers::callback::Timeout;
+use js_sys::Reflect;
+use wasm_bindgen::JsValue;
+use web_sys::AbortController;
+
+use super::env::{self, EnvEvent, EnvWatch};
+use super::http::{fetch_text, Exchange, FetchFailure};
+use super::socket::{Socket, SocketEvent};
+use crate::engine::{
+    Action, Config, Engine, Event, HttpRequest, RequestId, SocketId, TokenTransport,
+    TransportFailure,
+};
+
+/// Receives what the engine reports, outside any borrow.
+pub(crate) trait Listener {
+    fn on_event(&self, shell: &Rc<Shell>, event: Event);
+    /// Called after every pump, when the engine has settled (used to settle pending promises).
+    fn after_pump(&self, shell: &Rc<Shell>);
+}
+
+pub(crate) struct Shell {
+    engine: RefCell<Engine>,
+    sockets: RefCell<BTreeMap<SocketId, Socket>>,
+    requests: RefCell<BTreeMap<RequestId, AbortController>>,
+    timer: RefCell<Option<(u64, Timeout)>>,
+    env: RefCell<Option<EnvWatch>>,
+    listener: RefCell<Option<Rc<dyn Listener>>>,
+    with_credentials: bool,
+    pumping: Cell<bool>,
+    again: Cell<bool>,
+    closed: Cell<bool>,
+    me: Weak<Shell>,
+}
+
+/// Monotonic milliseconds: `performance.now()` where the runtime has it, else `Date.now()`.
+pub(crate) fn now_ms() -> u64 {
+    let perf = Reflect::get(&js_sys::global(), &JsValue::from_str("performance")).ok();
+    let t = perf
+        .filter(|p| p.is_object())
+        .and_then(|p| {
+            let now = Reflect::get(&p, &JsValue::from_str("now")).ok()?;
+            let f: &js_sys::Function = wasm_bindgen::JsCast::dyn_ref(&now)?;
+            f.call0(&p).ok()?.as_f64()
+        })
+        .unwrap_or_else(js_sys::Date::now);
+    t.max(0.0) as u64
+}
+
+/// Wall-clock milliseconds since the epoch.
+pub(crate) fn wall_ms() -> u64 {
+    js_sys::Date::now().max(0.0) as u64
+}
+
+/// Converts an engine time (monotonic ms) into wall-clock ms, for showing to people.
+pub(crate) fn to_wall(t: u64) -> f64 {
+    wall_ms() as f64 + (t as f64 - now_ms() as f64)
+}
+
+impl Shell {
+    pub(crate) fn start(config: Config) -> Rc<Shell> {
+        let with_credentials = config.token_transport == TokenTransport::CookieJar;
+        let now = now_ms();
+        let shell = Rc::new_cyclic(|me| Shell {
+            engine: RefCell::new(Engine::new(config, now)),
+            sockets: RefCell::new(BTreeMap::new()),
+            requests: RefCell::new(BTreeMap::new()),
+            timer: RefCell::new(None),
+            env: RefCell::new(None),
+            listener: RefCell::new(None),
+            with_credentials,
+            pumping: Cell::new(false),
+            again: Cell::new(false),
+            closed: Cell::new(false),
+            me: me.clone(),
+        });
+        let weak = Rc::downgrade(&shell);
+        *shell.env.borrow_mut() = Some(EnvWatch::start(move |ev| {
+            if let Some(s) = weak.upgrade() {
+                let now = now_ms();
+                match ev {
+                    EnvEvent::Visible(v) => s.engine.borrow_mut().handle_visibility(v, now),
+                    EnvEvent::Online(o) => s.engine.borrow_mut().handle_online(o, now),
+                }
+                s.pump();
+            }
+        }));
+        if !env::is_visible() {
+            shell.engine.borrow_mut().handle_visibility(false, now);
+        }
+        shell.engine.borrow_mut().handle_wall_clock(wall_ms(), now);
+        shell
+    }
+
+    pub(crate) fn set_listener(&self, l: Rc<dyn Listener>) {
+        *self.listener.borrow_mut() = Some(l);
+    }
+
+    /// Runs `f` on the engine (with the current time) and then pumps.
+    pub(crate) fn with_engine<R>(&self, f: impl FnOnce(&mut Engine, u64) -> R) -> R {
+        let r = f(&mut self.engine.borrow_mut(), now_ms());
+        self.pump();
+        r
+    }
+
+    /// Reads the engine without pumping.
+    pub(crate) fn read<R>(&self, f: impl FnOnce(&Engine) -> R) -> R {
+        f(&self.engine.borrow())
+    }
+
+    /// Mutates the engine without pumping (for queue reads).
+    pub(crate) fn read_mut<R>(&self, f: impl FnOnce(&mut Engine) -> R) -> R {
+        f(&mut self.engine.borrow_mut())
+    }
+
+    fn rc(&self) -> Option<Rc<Shell>> {
+        self.me.upgrade()
+    }
+
+    /// Performs every pending action, reports every pending event, and re-arms the timer.
+    /// Re-entrant calls (from a callback) are folded into the running pump.
+    pub(crate) fn pump(&self) {
+        if self.pumping.get() {
+            self.again.set(true);
+            return;
+        }
+        let Some(me) = self.rc() else { return };
+        self.pumping.set(true);
+        loop {
+            self.again.set(false);
+            while let Some(action) = self.engine.borrow_mut().poll_action() {
+                self.perform(action);
+            }
+            let listener = self.listener.borrow().clone();
+            while let Some(event) = self.engine.borrow_mut().poll_event() {
+                if let Some(l) = &listener {
+                    l.on_event(&me, event);
+                }
+            }
+            if let Some(l) = &listener {
+                l.after_pump(&me);
+            }
+            if !self.again.get() {
+                break;
+            }
+        }
+        self.pumping.set(false);
+        self.arm_timer();
+    }
+
+    fn arm_timer(&self) {
+        if self.closed.get() {
+            self.timer.borrow_mut().take();
+            return;
+        }
+        let deadline = self.engine.borrow_mut().poll_timeout();
+        let mut timer = self.timer.borrow_mut();
+        match deadline {
+            None => {
+                timer.take();
+            }
+            Some(at) => {
+                if matches!(&*timer, Some((t, _)) if *t == at) {
+                    return;
+                }
+                let delay = at.saturating_sub(now_ms()).min(i32::MAX as u64) as u32;
+                let weak = self.me.clone();
+                *timer = Some((
+                    at,
+                    Timeout::new(delay, move || {
+                        if let Some(s) = weak.upgrade() {
+                            s.timer.borrow_mut().take();
+                            let now = now_ms();
+                            {
+                                let mut e = s.engine.borrow_mut();
+                                e.handle_wall_clock(wall_ms(), now);
+                                e.handle_timeout(now);
+                            }
+                            s.pump();
+                        }
+                    }),
+                ));
+            }
+        }
+    }
+
+    fn perform(&self, action: Action) {
+        match action {
+            Action::Http(req) => self.send(req),
+            Action::CancelHttp(id) => {
+                if let Some(a) = self.requests.borrow_mut().remove(&id) {
+                    a.abort();
+                }
+            }
+            Action::OpenSocket { id, url } => self.open_socket(id, &url),
+            Action::CloseSocket { id } => {
+                let sock = self.sockets.borrow_mut().remove(&id);
+                drop(sock);
+            }
+        }
+    }
+
+    fn send(&self, req: HttpRequest) {
+        let Ok(abort) = AbortController::new() else {
+            self.engine.borrow_mut().handle_http_failure(
+                req.id,
+                TransportFailure::Aborted,
+                now_ms(),
+            );
+            self.again.set(true);
+            return;
+        };
+        self.requests.borrow_mut().insert(req.id, abort.clone());
+        let id = req.id;
+        let ex = Exchange {
+            method: req.method.as_str(),
+            url: req.url,
+            headers: req.headers,
+            body: req.body,
+            with_credentials: self.with_credentials,
+        };
+        let weak = self.me.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            let result = fetch_text(ex, &abort).await;
+            let Some(s) = weak.upgrade() else { return };
+            let known = s.requests.borrow_mut().remove(&id).is_some();
+            if !known {
+                return; // cancelled: the engine asked us to forget it
+            }
+            let now = now_ms();
+            {
+                let mut e = s.engine.borrow_mut();
+                match result {
+                    Ok((status, body)) => e.handle_http_response(id, status, body, now),
+                    Err(f) => {
+                        let reason = match f {
+                            FetchFailure::Aborted => TransportFailure::Timeout,
+                            FetchFailure::Network { cross_origin: true } => TransportFailure::Cors,
+                            FetchFailure::Network { .. } | FetchFailure::Refused(_) => {
+                                TransportFailure::Network
+                            }
+                        };
+                        e.handle_http_failure(id, reason, now)
+                    }
+                }
+            }
+            s.pump();
+        });
+    }
+
+    fn open_socket(&self, id: SocketId, url: &str) {
+        let weak = self.me.clone();
+        let opened = Socket::open(url, move |ev| {
+            let Some(s) = weak.upgrade() else { return };
+            let now = now_ms();
+            match ev {
+                SocketEvent::Open => s.engine.borrow_mut().handle_socket_open(id, now),
+                SocketEvent::Message(Some(text)) => {
+                    s.engine.borrow_mut().handle_socket_message(id, &text, now)
+                }
+                SocketEvent::Message(None) => {
+                    // Binary frames are not part of the protocol: report as malformed text.
+                    s.engine.borrow_mut().handle_socket_message(id, "", now)
+                }
+                SocketEvent::Closed { code } => {
+                    // Drop the socket (and its closures) only after this handler returns.
+                    let sock = s.sockets.borrow_mut().remove(&id);
+                    if sock.is_some() {
+                        wasm_bindgen_futures::spawn_local(async move { drop(sock) });
+                        s.engine.borrow_mut().handle_socket_closed(id, code, now);
+                    }
+                }
+            }
+            s.pump();
+        });
+        match opened {
+            Ok(sock) => {
+                self.sockets.borrow_mut().insert(id, sock);
+            }
+            Err(()) => {
+                self.engine
+                    .borrow_mut()
+                    .handle_socket_closed(id, None, now_ms());
+                self.again.set(true);
+            }
+        }
+    }
+
+    /// Stops everything: the engine is closed, sockets and listeners are released, no timer
+    /// stays armed.
+    pub(crate) fn shutdown(&self) {
+        if self.closed.get() {
+            return;
+        }
+        self.engine.borrow_mut().close(now_ms());
+        self.pump();
+        self.closed.set(true);
+        self.timer.borrow_mut().take();
+        self.env.borrow_mut().take();
+        let socks = std::mem::take(&mut *self.sockets.borrow_mut());
+        drop(socks);
+        let reqs = std::mem::take(&mut *self.requests.borrow_mut());
+        for a in reqs.values() {
+            a.abort();
+        }
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.get()
+    }
+
+    /// Live handles held by the shell (for tests that check nothing is left behind).
+    pub(crate) fn resources(&self) -> (usize, usize, bool) {
+        (
+            self.sockets.borrow().len(),
+            self.requests.borrow().len(),
+            self.timer.borrow().is_some(),
+        )
+    }
+}

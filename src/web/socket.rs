@@ -1,0 +1,73 @@
+//! The device WebSocket on the runtime's global `WebSocket`. A `Socket` owns its four event
+//! closures; dropping it detaches them first and then closes the socket, so no event can reach a
+//! dropped closure.
+
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use web_sys::{CloseEvent, Event, MessageEvent, WebSocket};
+
+/// What the socket reports, in the order it happens.
+pub(crate) enum SocketEvent {
+    Open,
+    /// A text frame. Binary frames are not part of the protocol and are reported as `None`.
+    Message(Option<String>),
+    /// Closed (or failed). `code` is the close code when the runtime gave one.
+    Closed {
+        code: Option<u16>,
+    },
+}
+
+#[must_use = "dropping a Socket closes it"]
+pub(crate) struct Socket {
+    ws: WebSocket,
+    _on_open: Closure<dyn FnMut(Event)>,
+    _on_message: Closure<dyn FnMut(MessageEvent)>,
+    _on_close: Closure<dyn FnMut(CloseEvent)>,
+    _on_error: Closure<dyn FnMut(Event)>,
+}
+
+impl Socket {
+    /// Opens `url`; `on_event` is called for every event until the socket is dropped. An error
+    /// event is followed by a close event in every runtime, so errors are reported through close.
+    pub(crate) fn open(url: &str, on_event: impl Fn(SocketEvent) + 'static) -> Result<Socket, ()> {
+        let ws = WebSocket::new(url).map_err(|_| ())?;
+        let on_event = std::rc::Rc::new(on_event);
+        let f = on_event.clone();
+        let on_open = Closure::<dyn FnMut(Event)>::new(move |_| f(SocketEvent::Open));
+        let f = on_event.clone();
+        let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
+            f(SocketEvent::Message(e.data().as_string()))
+        });
+        let f = on_event.clone();
+        let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |e: CloseEvent| {
+            f(SocketEvent::Closed {
+                code: Some(e.code()),
+            })
+        });
+        // Some runtimes fire `error` without a following `close` when the handshake fails.
+        let f = on_event;
+        let on_error =
+            Closure::<dyn FnMut(Event)>::new(move |_| f(SocketEvent::Closed { code: None }));
+        ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
+        ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+        ws.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+        Ok(Socket {
+            ws,
+            _on_open: on_open,
+            _on_message: on_message,
+            _on_close: on_close,
+            _on_error: on_error,
+        })
+    }
+}
+
+impl Drop for Socket {
+    fn drop(&mut self) {
+        self.ws.set_onopen(None);
+        self.ws.set_onmessage(None);
+        self.ws.set_onclose(None);
+        self.ws.set_onerror(None);
+        let _ = self.ws.close();
+    }
+}

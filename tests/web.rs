@@ -1,0 +1,743 @@
+//! Browser tests: the package's JavaScript classes in headless Chromium against a real dme-sim on
+//! loopback. `scripts/test.sh` starts the simulators (APIC and NX-OS flavors, with `--cors`, short
+//! lifetimes) and passes their URLs at build time in `DME_SIM_URL` and `DME_SIM_NXOS_URL`.
+#![cfg(target_arch = "wasm32")]
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use dme_events::{ClassQuery, DnQuery, EventChannel, Session, Subscription};
+use gloo_timers::future::TimeoutFuture;
+use js_sys::{Array, Function, Object, Promise, Reflect};
+use wasm_bindgen::convert::TryFromJsValue;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+const APIC: Option<&str> = option_env!("DME_SIM_URL");
+const NXOS: Option<&str> = option_env!("DME_SIM_NXOS_URL");
+
+fn apic() -> &'static str {
+    APIC.expect("DME_SIM_URL must name a running dme-sim (scripts/test.sh starts one)")
+}
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_name = fetch)]
+    fn js_fetch(url: &str, init: &JsValue) -> Promise;
+}
+
+fn obj(pairs: &[(&str, JsValue)]) -> Object {
+    let o = Object::new();
+    for (k, v) in pairs {
+        Reflect::set(&o, &JsValue::from_str(k), v).unwrap();
+    }
+    o
+}
+
+fn s(v: &str) -> JsValue {
+    JsValue::from_str(v)
+}
+
+fn get(v: &JsValue, k: &str) -> JsValue {
+    Reflect::get(v, &JsValue::from_str(k)).unwrap_or(JsValue::UNDEFINED)
+}
+
+/// POSTs to the simulator (fault injection, writes) and returns the parsed JSON answer.
+async fn sim(base: &str, path: &str, body: Option<&str>) -> JsValue {
+    let init = obj(&[("method", s("POST"))]);
+    if let Some(b) = body {
+        Reflect::set(&init, &s("body"), &s(b)).unwrap();
+        Reflect::set(
+            &init,
+            &s("headers"),
+            &obj(&[("Content-Type", s("application/json"))]),
+        )
+        .unwrap();
+    }
+    let resp = JsFuture::from(js_fetch(&format!("{base}{path}"), &init))
+        .await
+        .expect("sim reachable");
+    let json: Function = get(&resp, "json").dyn_into().unwrap();
+    JsFuture::from(json.call0(&resp).unwrap().dyn_into::<Promise>().unwrap())
+        .await
+        .unwrap()
+}
+
+async fn sim_get(base: &str, path: &str) -> JsValue {
+    let init = obj(&[("method", s("GET"))]);
+    let resp = JsFuture::from(js_fetch(&format!("{base}{path}"), &init))
+        .await
+        .unwrap();
+    let json: Function = get(&resp, "json").dyn_into().unwrap();
+    JsFuture::from(json.call0(&resp).unwrap().dyn_into::<Promise>().unwrap())
+        .await
+        .unwrap()
+}
+
+async fn login_at(url: &str, flavor: &str) -> Session {
+    let v = JsFuture::from(
+        Session::login(obj(&[
+            ("url", s(url)),
+            ("user", s("admin")),
+            ("password", s("ins3965!")),
+            ("flavor", s(flavor)),
+            ("seed", JsValue::from(7)),
+            ("backoffBaseMs", JsValue::from(200)),
+            ("backoffCapMs", JsValue::from(1000)),
+            ("heartbeatMs", JsValue::from(3000)),
+        ]))
+        .unwrap(),
+    )
+    .await
+    .expect("login succeeds");
+    Session::try_from_js_value(v).expect("a Session")
+}
+
+thread_local! {
+    static BUSY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// The tests share one browser cookie jar (cookies ignore ports) and two simulators whose faults
+/// are global, so they take turns: wasm-bindgen-test runs async tests concurrently.
+struct Turn;
+
+async fn turn() -> Turn {
+    while BUSY.with(|b| b.replace(true)) {
+        TimeoutFuture::new(20).await;
+    }
+    Turn
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        BUSY.with(|b| b.set(false));
+    }
+}
+
+/// Collects what callbacks receive.
+#[derive(Default)]
+struct Log {
+    events: RefCell<Vec<JsValue>>,
+    gaps: RefCell<Vec<JsValue>>,
+    errors: RefCell<Vec<JsValue>>,
+    states: RefCell<Vec<String>>,
+    _closures: RefCell<Vec<Closure<dyn FnMut(JsValue)>>>,
+}
+
+impl Log {
+    fn cb(self: &Rc<Self>, pick: fn(&Log) -> &RefCell<Vec<JsValue>>) -> JsValue {
+        let me = Rc::downgrade(self);
+        let c = Closure::<dyn FnMut(JsValue)>::new(move |v: JsValue| {
+            if let Some(l) = me.upgrade() {
+                pick(&l).borrow_mut().push(v);
+            }
+        });
+        let f = c.as_ref().clone();
+        self._closures.borrow_mut().push(c);
+        f
+    }
+
+    fn state_cb(self: &Rc<Self>) -> JsValue {
+        let me = Rc::downgrade(self);
+        let c = Closure::<dyn FnMut(JsValue)>::new(move |v: JsValue| {
+            if let Some(l) = me.upgrade() {
+                l.states
+                    .borrow_mut()
+                    .push(get(&v, "state").as_string().unwrap_or_default());
+            }
+        });
+        let f = c.as_ref().clone();
+        self._closures.borrow_mut().push(c);
+        f
+    }
+
+    /// Every MO delivered so far, flattened.
+    fn mos(&self) -> Vec<JsValue> {
+        self.events
+            .borrow()
+            .iter()
+            .flat_map(|batch| Array::from(batch).to_vec())
+            .collect()
+    }
+
+    fn saw(&self, dn: &str, status: &str) -> bool {
+        self.mos().iter().any(|m| {
+            get(m, "dn").as_string().as_deref() == Some(dn)
+                && get(m, "status").as_string().as_deref() == Some(status)
+        })
+    }
+}
+
+fn channel(session: &Session, log: &Rc<Log>) -> EventChannel {
+    EventChannel::new(
+        session,
+        Some(obj(&[
+            ("onState", log.state_cb()),
+            ("onError", log.cb(|l| &l.errors)),
+            ("onGap", log.cb(|l| &l.gaps)),
+        ])),
+    )
+    .expect("channel")
+}
+
+async fn subscribe(ec: &EventChannel, query: JsValue, log: &Rc<Log>, store: bool) -> Subscription {
+    let opts = obj(&[
+        ("onEvent", log.cb(|l| &l.events)),
+        ("onGap", log.cb(|l| &l.gaps)),
+        ("store", JsValue::from(store)),
+    ]);
+    let v = JsFuture::from(ec.subscribe(query, Some(opts)).unwrap())
+        .await
+        .expect("subscribe succeeds");
+    Subscription::try_from_js_value(v).expect("a Subscription")
+}
+
+/// Waits until `cond` holds, checking every 50 ms, for at most `ms`.
+async fn until(ms: u32, what: &str, cond: impl Fn() -> bool) {
+    let mut waited = 0;
+    while !cond() {
+        assert!(waited < ms, "timed out after {ms} ms waiting for {what}");
+        TimeoutFuture::new(50).await;
+        waited += 50;
+    }
+}
+
+async fn sleep(ms: u32) {
+    TimeoutFuture::new(ms).await;
+}
+
+fn tenant_body(name: &str, descr: &str) -> String {
+    format!(r#"{{"fvTenant":{{"attributes":{{"name":"{name}","descr":"{descr}"}}}}}}"#)
+}
+
+/// The store of a subscription, as `dn → attributes["descr"]`, next to the sim's truth.
+async fn store_matches_truth(sub: &Subscription, base: &str, class: &str) -> Result<(), String> {
+    let truth = sim_get(base, &format!("/_sim/truth?class={class}")).await;
+    let truth = Array::from(&get(&truth, "imdata"));
+    let mut want: Vec<(String, String)> = truth
+        .iter()
+        .map(|e| {
+            let a = get(&get(&e, class), "attributes");
+            (
+                get(&a, "dn").as_string().unwrap(),
+                get(&a, "descr").as_string().unwrap_or_default(),
+            )
+        })
+        .collect();
+    let mut have: Vec<(String, String)> = Array::from(&sub.store())
+        .iter()
+        .map(|m| {
+            let a = get(&m, "attributes");
+            (
+                get(&m, "dn").as_string().unwrap(),
+                get(&a, "descr").as_string().unwrap_or_default(),
+            )
+        })
+        .collect();
+    want.sort();
+    have.sort();
+    if want == have {
+        Ok(())
+    } else {
+        Err(format!(
+            "store {} objects, truth {}",
+            have.len(),
+            want.len()
+        ))
+    }
+}
+
+#[wasm_bindgen_test]
+async fn login_failure_is_typed() {
+    let _turn = turn().await;
+    let r = JsFuture::from(
+        Session::login(obj(&[
+            ("url", s(apic())),
+            ("user", s("admin")),
+            ("password", s("wrong")),
+        ]))
+        .unwrap(),
+    )
+    .await;
+    let err = r.expect_err("bad password is refused");
+    assert!(err.is_instance_of::<js_sys::Error>());
+    assert_eq!(
+        get(&err, "code").as_string().as_deref(),
+        Some("AUTH_REJECTED")
+    );
+    assert_eq!(get(&err, "httpStatus").as_f64(), Some(401.0));
+    assert_eq!(
+        get(&err, "deviceText").as_string().as_deref(),
+        Some("Username or password is incorrect - FAILED local authentication")
+    );
+}
+
+#[wasm_bindgen_test]
+async fn class_subscription_created_modified_deleted_in_store_mode() {
+    let _turn = turn().await;
+    let base = apic();
+    let session = login_at(base, "apic").await;
+    assert_eq!(session.user().as_deref(), Some("admin"));
+    let log = Rc::new(Log::default());
+    let ec = channel(&session, &log);
+    let sub = subscribe(
+        &ec,
+        ClassQuery::new("fvTenant".into(), None).unwrap().into(),
+        &log,
+        true,
+    )
+    .await;
+    assert!(sub.subid().len() > 15, "id kept as a long decimal string");
+    assert!(sub.subid().parse::<u128>().unwrap() > (1u128 << 53));
+    let initial = Array::from(&sub.initial());
+    assert!(initial.length() >= 3, "common, infra, mgmt at least");
+    assert_eq!(
+        get(&initial.get(0), "status").as_string().as_deref(),
+        Some("")
+    );
+
+    sim(
+        base,
+        "/_sim/write?dn=uni/tn-wasm1",
+        Some(&tenant_body("wasm1", "one")),
+    )
+    .await;
+    until(5000, "created", || log.saw("uni/tn-wasm1", "created")).await;
+    sim(
+        base,
+        "/_sim/write?dn=uni/tn-wasm1",
+        Some(r#"{"fvTenant":{"attributes":{"descr":"two"}}}"#),
+    )
+    .await;
+    until(5000, "modified", || log.saw("uni/tn-wasm1", "modified")).await;
+    // Store mode delivers the merged object: the sparse delta did not lose the name.
+    let merged = log
+        .mos()
+        .into_iter()
+        .rev()
+        .find(|m| get(m, "status").as_string().as_deref() == Some("modified"))
+        .unwrap();
+    let a = get(&merged, "attributes");
+    assert_eq!(get(&a, "descr").as_string().as_deref(), Some("two"));
+    assert_eq!(get(&a, "name").as_string().as_deref(), Some("wasm1"));
+    store_matches_truth(&sub, base, "fvTenant").await.unwrap();
+
+    sim(base, "/_sim/delete?dn=uni/tn-wasm1", None).await;
+    until(5000, "deleted", || log.saw("uni/tn-wasm1", "deleted")).await;
+    store_matches_truth(&sub, base, "fvTenant").await.unwrap();
+    assert!(log.errors.borrow().is_empty(), "no errors");
+    assert!(log.gaps.borrow().is_empty(), "no gaps");
+    ec.close();
+}
+
+#[wasm_bindgen_test]
+async fn dn_and_class_subscriptions_share_one_frame_and_xml_works() {
+    let _turn = turn().await;
+    let base = apic();
+    sim(
+        base,
+        "/_sim/write?dn=uni/tn-wasm2",
+        Some(&tenant_body("wasm2", "a")),
+    )
+    .await;
+    let session = login_at(base, "apic").await;
+    let log_class = Rc::new(Log::default());
+    let log_dn = Rc::new(Log::default());
+    let log_xml = Rc::new(Log::default());
+    let ec = channel(&session, &log_class);
+    let by_class = subscribe(
+        &ec,
+        ClassQuery::new("fvTenant".into(), None).unwrap().into(),
+        &log_class,
+        false,
+    )
+    .await;
+    let by_dn = subscribe(
+        &ec,
+        DnQuery::new("uni/tn-wasm2".into(), None).unwrap().into(),
+        &log_dn,
+        false,
+    )
+    .await;
+    let _xml = subscribe(
+        &ec,
+        ClassQuery::new("fvTenant".into(), Some(obj(&[("format", s("xml"))])))
+            .unwrap()
+            .into(),
+        &log_xml,
+        false,
+    )
+    .await;
+    assert_ne!(by_class.subid(), by_dn.subid());
+    assert_eq!(Array::from(&by_dn.initial()).length(), 1);
+    sim(
+        base,
+        "/_sim/write?dn=uni/tn-wasm2",
+        Some(r#"{"fvTenant":{"attributes":{"descr":"b"}}}"#),
+    )
+    .await;
+    until(5000, "all three saw it", || {
+        log_class.saw("uni/tn-wasm2", "modified")
+            && log_dn.saw("uni/tn-wasm2", "modified")
+            && log_xml.saw("uni/tn-wasm2", "modified")
+    })
+    .await;
+    let stats = ec.stats();
+    // One JSON frame for both JSON subscriptions, one XML frame: each delivered once.
+    assert_eq!(log_class.mos().len(), 1);
+    assert_eq!(log_dn.mos().len(), 1);
+    assert!(get(&stats, "frames").as_f64().unwrap() >= 2.0);
+    sim(base, "/_sim/delete?dn=uni/tn-wasm2", None).await;
+    ec.close();
+}
+
+#[wasm_bindgen_test]
+async fn refreshes_keep_a_subscription_alive_past_its_lifetime() {
+    let _turn = turn().await;
+    // refresh-timeout=5 gives the subscription a 5 s lifetime; 12 s later pushes must still
+    // arrive on the same subscription id.
+    let base = apic();
+    let session = login_at(base, "apic").await;
+    let log = Rc::new(Log::default());
+    let ec = channel(&session, &log);
+    let opts = obj(&[
+        ("onEvent", log.cb(|l| &l.events)),
+        ("refreshTimeout", JsValue::from(5)),
+    ]);
+    let v = JsFuture::from(
+        ec.subscribe(
+            ClassQuery::new("fvTenant".into(), None).unwrap().into(),
+            Some(opts),
+        )
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+    let sub = Subscription::try_from_js_value(v).unwrap();
+    let id = sub.subid();
+    sleep(12_000).await;
+    console_log!(
+        "states {:?} gaps {} errors {:?} info {:?} stats {:?}",
+        log.states.borrow(),
+        log.gaps.borrow().len(),
+        log.errors
+            .borrow()
+            .iter()
+            .map(|e| get(e, "message"))
+            .collect::<Vec<_>>(),
+        js_sys::JSON::stringify(&sub.info()),
+        js_sys::JSON::stringify(&ec.stats())
+    );
+    sim(
+        base,
+        "/_sim/write?dn=uni/tn-wasm3",
+        Some(&tenant_body("wasm3", "x")),
+    )
+    .await;
+    until(5000, "a push after 12 s", || {
+        log.saw("uni/tn-wasm3", "created")
+    })
+    .await;
+    assert_eq!(sub.subid(), id, "never had to resubscribe");
+    let info = sub.info();
+    let refreshes = get(&get(&info, "counters"), "refreshes").as_f64().unwrap();
+    assert!(refreshes >= 2.0, "{refreshes} refreshes");
+    assert!(log.gaps.borrow().is_empty());
+    // A manual refresh resolves once the device confirmed it.
+    JsFuture::from(sub.refresh()).await.expect("manual refresh");
+    let stats = ec.stats();
+    assert!(
+        get(&stats, "tokenRefreshes").as_f64().unwrap() >= 1.0,
+        "aaaRefresh ran (refresh timeout 12 s)"
+    );
+    sim(base, "/_sim/delete?dn=uni/tn-wasm3", None).await;
+    ec.close();
+}
+
+#[wasm_bindgen_test]
+async fn dropped_socket_reconnects_with_a_gap_and_the_store_converges() {
+    let _turn = turn().await;
+    let base = apic();
+    let session = login_at(base, "apic").await;
+    let log = Rc::new(Log::default());
+    let ec = channel(&session, &log);
+    let sub = subscribe(
+        &ec,
+        ClassQuery::new("fvTenant".into(), None).unwrap().into(),
+        &log,
+        true,
+    )
+    .await;
+    let first_id = sub.subid();
+    sim(base, "/_sim/drop-sockets", None).await;
+    // A change while the client is away: it must show up through reconciliation.
+    sim(
+        base,
+        "/_sim/write?dn=uni/tn-wasm4",
+        Some(&tenant_body("wasm4", "while-away")),
+    )
+    .await;
+    until(8000, "a gap", || !log.gaps.borrow().is_empty()).await;
+    until(8000, "resubscribed", || {
+        !sub.subid().is_empty() && sub.subid() != first_id
+    })
+    .await;
+    until(8000, "reconciled", || log.saw("uni/tn-wasm4", "created")).await;
+    assert_eq!(log.gaps.borrow().len(), 1, "exactly one gap");
+    assert_eq!(
+        get(&log.gaps.borrow()[0], "reason").as_string().as_deref(),
+        Some("reconnect")
+    );
+    assert!(log.states.borrow().iter().any(|s| s == "reconnecting"));
+    until(5000, "live again", || {
+        log.states.borrow().last().map(String::as_str) == Some("live")
+    })
+    .await;
+    store_matches_truth(&sub, base, "fvTenant").await.unwrap();
+    sim(base, "/_sim/delete?dn=uni/tn-wasm4", None).await;
+    ec.close();
+}
+
+#[wasm_bindgen_test]
+async fn expired_session_logs_in_again() {
+    let _turn = turn().await;
+    let base = apic();
+    let session = login_at(base, "apic").await;
+    let log = Rc::new(Log::default());
+    let ec = channel(&session, &log);
+    let sub = subscribe(
+        &ec,
+        ClassQuery::new("fvTenant".into(), None).unwrap().into(),
+        &log,
+        true,
+    )
+    .await;
+    let logins = get(&ec.stats(), "logins").as_f64().unwrap();
+    sim(base, "/_sim/expire-session", None).await;
+    until(10_000, "a gap", || !log.gaps.borrow().is_empty()).await;
+    until(10_000, "a new login", || {
+        get(&ec.stats(), "logins").as_f64().unwrap() > logins
+    })
+    .await;
+    until(10_000, "resubscribed", || {
+        sub.info().is_object() && get(&sub.info(), "state").as_string().as_deref() == Some("active")
+    })
+    .await;
+    sim(
+        base,
+        "/_sim/write?dn=uni/tn-wasm5",
+        Some(&tenant_body("wasm5", "after")),
+    )
+    .await;
+    until(5000, "pushes flow again", || {
+        log.saw("uni/tn-wasm5", "created")
+    })
+    .await;
+    store_matches_truth(&sub, base, "fvTenant").await.unwrap();
+    sim(base, "/_sim/delete?dn=uni/tn-wasm5", None).await;
+    ec.close();
+}
+
+#[wasm_bindgen_test]
+async fn throttling_backs_off_and_malformed_frames_are_reported() {
+    let _turn = turn().await;
+    let base = apic();
+    let session = login_at(base, "apic").await;
+    let log = Rc::new(Log::default());
+    let ec = channel(&session, &log);
+    sim(base, "/_sim/fail-503?n=2", None).await;
+    // The subscribe meets two 503s and still succeeds after backing off.
+    let sub = subscribe(
+        &ec,
+        ClassQuery::new("fvTenant".into(), None).unwrap().into(),
+        &log,
+        false,
+    )
+    .await;
+    assert!(!sub.subid().is_empty());
+    sim(base, "/_sim/malformed?kind=garbage", None).await;
+    until(5000, "a PROTOCOL error", || {
+        log.errors
+            .borrow()
+            .iter()
+            .any(|e| get(e, "code").as_string().as_deref() == Some("PROTOCOL"))
+    })
+    .await;
+    sim(
+        base,
+        "/_sim/write?dn=uni/tn-wasm6",
+        Some(&tenant_body("wasm6", "x")),
+    )
+    .await;
+    until(5000, "the stream goes on", || {
+        log.saw("uni/tn-wasm6", "created")
+    })
+    .await;
+    assert!(
+        log.gaps.borrow().is_empty(),
+        "a bad frame is not a disconnect"
+    );
+    sim(base, "/_sim/delete?dn=uni/tn-wasm6", None).await;
+    ec.close();
+}
+
+#[wasm_bindgen_test]
+async fn a_throwing_callback_is_reported_and_delivery_continues() {
+    let _turn = turn().await;
+    let base = apic();
+    let session = login_at(base, "apic").await;
+    let log = Rc::new(Log::default());
+    let ec = channel(&session, &log);
+    let thrower = Function::new_with_args("mos", "throw new Error('user bug')");
+    let v = JsFuture::from(
+        ec.subscribe(
+            ClassQuery::new("fvTenant".into(), None).unwrap().into(),
+            Some(obj(&[("onEvent", thrower.into())])),
+        )
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+    let _sub = Subscription::try_from_js_value(v).unwrap();
+    let log2 = Rc::new(Log::default());
+    let _sub2 = subscribe(
+        &ec,
+        ClassQuery::new("fvTenant".into(), None).unwrap().into(),
+        &log2,
+        false,
+    )
+    .await;
+    sim(
+        base,
+        "/_sim/write?dn=uni/tn-wasm7",
+        Some(&tenant_body("wasm7", "x")),
+    )
+    .await;
+    until(5000, "the other subscription still gets it", || {
+        log2.saw("uni/tn-wasm7", "created")
+    })
+    .await;
+    until(2000, "CALLBACK_THREW reported", || {
+        log.errors
+            .borrow()
+            .iter()
+            .any(|e| get(e, "code").as_string().as_deref() == Some("CALLBACK_THREW"))
+    })
+    .await;
+    sim(base, "/_sim/delete?dn=uni/tn-wasm7", None).await;
+    ec.close();
+}
+
+#[wasm_bindgen_test]
+async fn getevent_pulls_and_times_out() {
+    let _turn = turn().await;
+    let base = apic();
+    let session = login_at(base, "apic").await;
+    let log = Rc::new(Log::default());
+    let ec = channel(&session, &log);
+    let v = JsFuture::from(
+        ec.subscribe(
+            ClassQuery::new("fvTenant".into(), None).unwrap().into(),
+            None,
+        )
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+    let _sub = Subscription::try_from_js_value(v).unwrap();
+    let none = JsFuture::from(ec.getevent(Some(obj(&[("timeoutMs", JsValue::from(200))]))))
+        .await
+        .unwrap();
+    assert!(none.is_null(), "nothing yet: null after the timeout");
+    let pending = ec.getevent(Some(obj(&[("timeoutMs", JsValue::from(5000))])));
+    sim(
+        base,
+        "/_sim/write?dn=uni/tn-wasm8",
+        Some(&tenant_body("wasm8", "x")),
+    )
+    .await;
+    let ev = JsFuture::from(pending).await.unwrap();
+    assert_eq!(get(&ev, "type").as_string().as_deref(), Some("mos"));
+    let mos = Array::from(&get(&ev, "mos"));
+    assert_eq!(
+        get(&mos.get(0), "dn").as_string().as_deref(),
+        Some("uni/tn-wasm8")
+    );
+    sim(base, "/_sim/delete?dn=uni/tn-wasm8", None).await;
+    ec.close();
+}
+
+#[wasm_bindgen_test]
+async fn nxos_flavor_run() {
+    let _turn = turn().await;
+    let base = NXOS.expect("DME_SIM_NXOS_URL must name a running NX-OS dme-sim");
+    let session = login_at(base, "nxos").await;
+    let log = Rc::new(Log::default());
+    let ec = channel(&session, &log);
+    let sub = subscribe(
+        &ec,
+        ClassQuery::new("l1PhysIf".into(), None).unwrap().into(),
+        &log,
+        true,
+    )
+    .await;
+    assert!(
+        sub.subid().parse::<u128>().unwrap() > (1u128 << 63),
+        "NX-OS ids exceed 2^63"
+    );
+    let first = Array::from(&sub.initial());
+    assert!(first.length() > 0);
+    let dn = get(&first.get(0), "dn").as_string().unwrap();
+    assert!(dn.starts_with("sys/intf/phys-["), "{dn}");
+    let descr = format!("from-test-{}", js_sys::Date::now());
+    let body = format!(r#"{{"l1PhysIf":{{"attributes":{{"descr":"{descr}"}}}}}}"#);
+    sim(base, &format!("/_sim/write?dn={dn}"), Some(&body)).await;
+    until(5000, "modified", || log.saw(&dn, "modified")).await;
+    ec.close();
+}
+
+#[wasm_bindgen_test]
+async fn closing_leaves_nothing_running() {
+    let _turn = turn().await;
+    let base = apic();
+    let session = login_at(base, "apic").await;
+    let log = Rc::new(Log::default());
+    let ec = channel(&session, &log);
+    let _sub = subscribe(
+        &ec,
+        ClassQuery::new("fvTenant".into(), None).unwrap().into(),
+        &log,
+        false,
+    )
+    .await;
+    ec.close();
+    let r = ec.resources();
+    assert_eq!(get(&r, "sockets").as_f64(), Some(0.0));
+    assert_eq!(get(&r, "requests").as_f64(), Some(0.0));
+    assert_eq!(get(&r, "timer").as_bool(), Some(false));
+    let before = log.events.borrow().len() + log.errors.borrow().len();
+    sim(
+        base,
+        "/_sim/write?dn=uni/tn-wasm9",
+        Some(&tenant_body("wasm9", "x")),
+    )
+    .await;
+    sleep(1500).await;
+    assert_eq!(
+        log.events.borrow().len() + log.errors.borrow().len(),
+        before,
+        "nothing fires after close"
+    );
+    assert!(ec
+        .subscribe(
+            ClassQuery::new("fvTenant".into(), None).unwrap().into(),
+            None
+        )
+        .is_err());
+    sim(base, "/_sim/delete?dn=uni/tn-wasm9", None).await;
+    JsFuture::from(session.logout()).await.unwrap();
+}
