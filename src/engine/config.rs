@@ -54,7 +54,9 @@ impl fmt::Debug for Auth {
                 .field("user", user)
                 .field("password", &"<redacted>")
                 .finish(),
-            Auth::Token { user, url_token, .. } => f
+            Auth::Token {
+                user, url_token, ..
+            } => f
                 .debug_struct("Token")
                 .field("token", &"<redacted>")
                 .field("url_token", &url_token.as_ref().map(|_| "<redacted>"))

@@ -99,7 +99,9 @@ enum Conn {
     /// Socket open (or, during a rotation, the new one opening while the old one serves).
     Up,
     /// Waiting for the next attempt.
-    Waiting { at: u64 },
+    Waiting {
+        at: u64,
+    },
     LoggingOut,
     Failed(EngineError),
     Closed,
@@ -107,12 +109,22 @@ enum Conn {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Req {
-    Login { rotate: bool },
+    Login {
+        rotate: bool,
+    },
     /// `aaaRefresh` used to verify an adopted (or suspect) token before opening a socket.
     Verify,
-    SessionRefresh { heartbeat: bool },
-    Subscribe { handle: SubHandle, timeout: Option<u32> },
-    Refresh { handle: SubHandle, heartbeat: bool },
+    SessionRefresh {
+        heartbeat: bool,
+    },
+    Subscribe {
+        handle: SubHandle,
+        timeout: Option<u32>,
+    },
+    Refresh {
+        handle: SubHandle,
+        heartbeat: bool,
+    },
     Logout,
 }
 
@@ -286,7 +298,10 @@ impl Engine {
             e.update_state();
             return e;
         }
-        if let Auth::Token { token, url_token, .. } = &e.cfg.auth {
+        if let Auth::Token {
+            token, url_token, ..
+        } = &e.cfg.auth
+        {
             // An adopted token is used as is until aaaRefresh proves it (and tells the timers).
             e.session = Some(Session {
                 token: token.clone(),
@@ -509,7 +524,14 @@ impl Engine {
             .or_else(|| self.session.as_ref().and_then(|s| s.info.user_name.clone()))
             .unwrap_or_default();
         self.conn = Conn::LoggingOut;
-        self.send(now, Method::Post, LOGOUT_PATH, Some(logout_body(&user)), Req::Logout, true);
+        self.send(
+            now,
+            Method::Post,
+            LOGOUT_PATH,
+            Some(logout_body(&user)),
+            Req::Logout,
+            true,
+        );
         self.update_state();
     }
 
@@ -546,7 +568,9 @@ impl Engine {
         match p.req.clone() {
             Req::Login { rotate } => self.on_login(p, rotate, parse_login(status, &body), now),
             Req::Verify => self.on_verify(p, parse_login(status, &body), now),
-            Req::SessionRefresh { .. } => self.on_session_refresh(p, parse_login(status, &body), now),
+            Req::SessionRefresh { .. } => {
+                self.on_session_refresh(p, parse_login(status, &body), now)
+            }
             Req::Subscribe { handle, timeout } => {
                 self.on_subscribe(p, handle, timeout, parse_query(status, &body), now)
             }
@@ -633,10 +657,11 @@ impl Engine {
                         n.rejected[0].index,
                         n.rejected[0].reason
                     );
-                    self.events.push_back(Event::Error(EngineError::Malformed(MalformedError {
-                        what: "notification",
-                        detail,
-                    })));
+                    self.events
+                        .push_back(Event::Error(EngineError::Malformed(MalformedError {
+                            what: "notification",
+                            detail,
+                        })));
                 }
                 self.fan_out(n.subscription_ids, n.mos, now);
             }
@@ -1036,13 +1061,27 @@ impl Engine {
                 Auth::Password { user, password } => {
                     let body = login_body(user, password);
                     let path = login_path(self.cfg.gui_token);
-                    self.send(now, Method::Post, path, Some(body), Req::Login { rotate: false }, false);
+                    self.send(
+                        now,
+                        Method::Post,
+                        path,
+                        Some(body),
+                        Req::Login { rotate: false },
+                        false,
+                    );
                 }
                 Auth::Token { .. } => {
                     if let Some(r) = self.session_refresh_req.take() {
                         self.cancel(r);
                     }
-                    self.send(now, Method::Get, REFRESH_SESSION_PATH, None, Req::Verify, true);
+                    self.send(
+                        now,
+                        Method::Get,
+                        REFRESH_SESSION_PATH,
+                        None,
+                        Req::Verify,
+                        true,
+                    );
                 }
             }
         } else {
@@ -1384,7 +1423,13 @@ impl Engine {
         }
     }
 
-    fn on_login(&mut self, p: Pending, rotate: bool, r: Result<LoginInfo, ResponseError>, now: u64) {
+    fn on_login(
+        &mut self,
+        p: Pending,
+        rotate: bool,
+        r: Result<LoginInfo, ResponseError>,
+        now: u64,
+    ) {
         match r {
             Ok(info) => {
                 self.stats.logins += 1;
@@ -1514,7 +1559,9 @@ impl Engine {
     fn retry_session_refresh(&mut self, now: u64) {
         self.session_refresh_failures += 1;
         let n = self.session_refresh_failures;
-        let d = self.backoff(n + 1).max(self.throttle_until.saturating_sub(now));
+        let d = self
+            .backoff(n + 1)
+            .max(self.throttle_until.saturating_sub(now));
         if let Some(s) = self.session.as_mut() {
             let bound = (s.refresh_timeout_ms / 8).max(1_000);
             s.refresh_at = now + d.clamp(500, bound);
@@ -1532,7 +1579,9 @@ impl Engine {
         }
         let n = s.retries;
         s.state = SubState::Pending;
-        let d = self.backoff(n + 1).max(self.throttle_until.saturating_sub(now));
+        let d = self
+            .backoff(n + 1)
+            .max(self.throttle_until.saturating_sub(now));
         let s = self.subs.get_mut(&h).unwrap();
         let at = now + d.max(100);
         s.retry_at = Some(at);
@@ -1547,7 +1596,11 @@ impl Engine {
         r: Result<crate::protocol::QueryResponse, ResponseError>,
         now: u64,
     ) {
-        let req_ok = self.subs.get(&h).map(|s| s.state == SubState::Subscribing).unwrap_or(false);
+        let req_ok = self
+            .subs
+            .get(&h)
+            .map(|s| s.state == SubState::Subscribing)
+            .unwrap_or(false);
         if !req_ok {
             return;
         }
@@ -1623,7 +1676,8 @@ impl Engine {
         sent_at: u64,
         now: u64,
     ) {
-        let lifetime_ms = u64::from(timeout.unwrap_or(self.cfg.flavor.default_lifetime_secs())) * 1000;
+        let lifetime_ms =
+            u64::from(timeout.unwrap_or(self.cfg.flavor.default_lifetime_secs())) * 1000;
         let interval = self.refresh_interval(lifetime_ms);
         let reason = self.subs[&h].reason;
         self.gap(h, reason);
@@ -1669,13 +1723,26 @@ impl Engine {
             if let Some(s) = self.subs.get_mut(&h) {
                 s.counters.mos += diffs.len() as u64;
             }
-            self.route(h, pull, Pulled::Mos { handle: h, mos: diffs });
+            self.route(
+                h,
+                pull,
+                Pulled::Mos {
+                    handle: h,
+                    mos: diffs,
+                },
+            );
         }
         self.replay_early(h, &id, now);
     }
 
     fn on_refresh(&mut self, p: Pending, h: SubHandle, r: Result<(), ResponseError>, now: u64) {
-        let heartbeat = matches!(p.req, Req::Refresh { heartbeat: true, .. });
+        let heartbeat = matches!(
+            p.req,
+            Req::Refresh {
+                heartbeat: true,
+                ..
+            }
+        );
         if heartbeat {
             self.heartbeat_out = false;
         }
@@ -1869,7 +1936,14 @@ impl Engine {
         }
         s.counters.mos += out.len() as u64;
         let pull = s.opts.pull;
-        self.route(h, pull, Pulled::Mos { handle: h, mos: out });
+        self.route(
+            h,
+            pull,
+            Pulled::Mos {
+                handle: h,
+                mos: out,
+            },
+        );
     }
 
     fn replay_early(&mut self, h: SubHandle, id: &str, now: u64) {
@@ -1902,7 +1976,8 @@ impl Engine {
             },
             None => return,
         };
-        let guard: HashMap<&str, &str> = held.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+        let guard: HashMap<&str, &str> =
+            held.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
         for b in batches {
             self.deliver(h, b, false, Some(&guard), now);
         }
@@ -2007,11 +2082,7 @@ impl Engine {
             .as_ref()
             .map(|s| s.refresh_at <= now)
             .unwrap_or(false);
-        if due
-            && self.session_refresh_req.is_none()
-            && !self.session_suspect
-            && !matches!(self.conn, Conn::Attempt)
-        {
+        if due && self.session_refresh_req.is_none() && !self.session_suspect {
             let id = self.send(
                 now,
                 Method::Get,
@@ -2037,7 +2108,14 @@ impl Engine {
                 if let Some(s) = self.session.as_mut() {
                     s.rotate_at = None;
                 }
-                self.send(now, Method::Post, path, Some(body), Req::Login { rotate: true }, false);
+                self.send(
+                    now,
+                    Method::Post,
+                    path,
+                    Some(body),
+                    Req::Login { rotate: true },
+                    false,
+                );
             }
         }
         // Subscribe retries whose time has come.
@@ -2161,7 +2239,10 @@ impl Engine {
                 Method::Get,
                 &path,
                 None,
-                Req::Refresh { handle: h, heartbeat },
+                Req::Refresh {
+                    handle: h,
+                    heartbeat,
+                },
                 true,
             );
             if let Some(s) = self.subs.get_mut(&h) {
@@ -2266,7 +2347,9 @@ fn dedup_frame(mos: Vec<Mo>) -> Vec<Mo> {
         return out;
     }
     let mut seen = HashSet::with_capacity(mos.len());
-    mos.into_iter().filter(|m| seen.insert(fingerprint(m))).collect()
+    mos.into_iter()
+        .filter(|m| seen.insert(fingerprint(m)))
+        .collect()
 }
 
 /// A content hash of one object (class, dn, status, attributes). `DefaultHasher::new` uses fixed

@@ -29,14 +29,22 @@ fn reconcile_synthesizes_created_modified_deleted() {
 fn frame_dedup_keeps_order_and_distinct_objects() {
     let a = Mo::new("fvTenant", "uni/tn-a", Status::Modified).with("descr", "1");
     let b = Mo::new("fvTenant", "uni/tn-a", Status::Modified).with("descr", "2");
-    assert_eq!(dedup_frame(vec![a.clone(), a.clone(), b.clone()]), vec![a.clone(), b.clone()]);
-    let many: Vec<Mo> = (0..40).map(|i| if i % 2 == 0 { a.clone() } else { b.clone() }).collect();
+    assert_eq!(
+        dedup_frame(vec![a.clone(), a.clone(), b.clone()]),
+        vec![a.clone(), b.clone()]
+    );
+    let many: Vec<Mo> = (0..40)
+        .map(|i| if i % 2 == 0 { a.clone() } else { b.clone() })
+        .collect();
     assert_eq!(dedup_frame(many), vec![a, b]);
 }
 
 #[test]
 fn backoff_stays_within_full_jitter_bounds() {
-    let cfg = Config::apic(BaseUrl::parse("https://apic1").unwrap(), Auth::password("u", "p"));
+    let cfg = Config::apic(
+        BaseUrl::parse("https://apic1").unwrap(),
+        Auth::password("u", "p"),
+    );
     let mut e = Engine::new(cfg, 0);
     for n in 1..20u32 {
         for _ in 0..50 {
@@ -64,7 +72,10 @@ fn debug_output_never_shows_secrets() {
         let d = format!("{a:?}");
         assert!(!d.contains("SECRET"), "{d}");
     }
-    let cfg = Config::apic(BaseUrl::parse("https://apic1").unwrap(), Auth::password("u", "SECRETPW"));
+    let cfg = Config::apic(
+        BaseUrl::parse("https://apic1").unwrap(),
+        Auth::password("u", "SECRETPW"),
+    );
     let mut e = Engine::new(cfg, 0);
     let a = e.poll_action().unwrap();
     assert!(!format!("{a:?}").contains("SECRETPW"));

@@ -232,8 +232,14 @@ pub struct SubOptions {
 /// One entry of the pull queue.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Pulled {
-    Mos { handle: SubHandle, mos: Vec<Mo> },
-    Gap { handle: SubHandle, reason: GapReason },
+    Mos {
+        handle: SubHandle,
+        mos: Vec<Mo>,
+    },
+    Gap {
+        handle: SubHandle,
+        reason: GapReason,
+    },
 }
 
 /// Where a subscription stands.

@@ -1,0 +1,870 @@
+//! Scenario tests of the engine against a fake device, in simulated time.
+//!
+//! `cargo test -p dme-events --test engine -- --nocapture` shows the figures of the long runs.
+
+#[path = "engine_support/mod.rs"]
+mod support;
+
+use std::time::Instant;
+
+use dme_events::engine::{
+    Action, Auth, Config, ConnectionState, Engine, EngineError, Event, GapReason, Pulled, SocketId,
+    SubOptions, SubState, TokenTransport,
+};
+use dme_events::protocol::{Mo, Query, Status};
+use support::*;
+
+const SEC: u64 = 1_000;
+const MIN: u64 = 60 * SEC;
+const HOUR: u64 = 60 * MIN;
+
+fn live(sim: &Sim) -> bool {
+    *sim.engine.state() == ConnectionState::Live
+}
+
+fn all_active(sim: &Sim) -> bool {
+    sim.engine
+        .handles()
+        .iter()
+        .all(|h| sim.engine.subscription_info(*h).unwrap().state == SubState::Active)
+}
+
+fn assert_clean(sim: &Sim) {
+    assert!(
+        sim.violations.is_empty(),
+        "violations: {:#?}",
+        &sim.violations[..sim.violations.len().min(10)]
+    );
+}
+
+/// The headline: a 24-hour APIC session with 1,000 subscriptions, the rate cap held, zero
+/// expiries, aaaRefresh every few minutes and one make-before-break rotation.
+#[test]
+fn apic_day_with_1000_subscriptions() {
+    let started = Instant::now();
+    let mut sim = Sim::new(apic_config(1), DeviceCfg::apic());
+    sim.keep_events = false;
+    sim.dev.objects.insert(
+        "uni/tn-a".into(),
+        tenant("a", Status::Snapshot).with("name", "a"),
+    );
+    let handles: Vec<_> = (0..1000)
+        .map(|_| sim.subscribe(Query::class("fvTenant"), SubOptions::default()))
+        .collect();
+    sim.run_for(2 * MIN);
+    assert!(all_active(&sim), "all subscribed within two minutes");
+    for hour in 0..24 {
+        sim.run_until(1_000 + (hour + 1) * HOUR);
+        sim.check_alive();
+        // A little life on the fabric.
+        sim.change(tenant("a", Status::Modified).with("descr", format!("h{hour}")));
+    }
+    let elapsed = started.elapsed();
+    let st = sim.engine.stats();
+    let window = sim.max_refreshes_in_window(1_000);
+    eprintln!(
+        "24 h x 1000 subscriptions: {} refreshes, max {} refresh requests in any 1 s window (cap 5), \
+         {} lapsed at the device, {} engine expiries, {} logins, {} token refreshes, {} rotations, \
+         {} gaps, max refresh gap {:.2} of lifetime, {} stale-token requests, wall time {:?}",
+        sim.dev.refreshes,
+        window,
+        sim.dev.lapsed_refreshes,
+        st.total.expiries,
+        st.logins,
+        st.token_refreshes,
+        st.session_rotations,
+        st.total.gaps,
+        sim.dev.max_refresh_gap_ratio,
+        sim.stale_token_requests,
+        elapsed
+    );
+    assert_clean(&sim);
+    assert!(window <= 5, "rate cap held: {window}");
+    assert_eq!(sim.dev.lapsed_refreshes, 0);
+    assert_eq!(sim.dev.unknown_refreshes, 0);
+    assert_eq!(st.total.expiries, 0);
+    assert!(sim.dev.max_refresh_gap_ratio < 0.5, "refresh spacing");
+    assert!(
+        sim.dev.refreshes > 250_000,
+        "1000 subs refreshed every ~5 min"
+    );
+    assert_eq!(st.logins, 2, "the first login and one rotation");
+    assert_eq!(st.session_rotations, 1);
+    assert!(st.token_refreshes >= 280, "aaaRefresh at most every 5 min");
+    assert_eq!(sim.stale_token_requests, 0, "exactly one current token");
+    // The rotation is the only disruption: one gap per subscription.
+    for h in &handles {
+        assert_eq!(sim.gaps(*h), vec![GapReason::Rotation]);
+    }
+    assert!(live(&sim));
+    assert_eq!(sim.dev.sessions.len(), 1, "the old session was let go");
+}
+
+/// NX-OS: 100 subscriptions at the 90 s default lifetime (no refresh-timeout) for 6 hours.
+#[test]
+fn nxos_100_subscriptions() {
+    let mut sim = Sim::new(nxos_config(2), DeviceCfg::nxos());
+    sim.keep_events = false;
+    for i in 0..100 {
+        let q = Query::dn(format!("sys/intf/phys-[eth1/{i}]"));
+        sim.subscribe(q, SubOptions::default());
+    }
+    for hour in 0..6 {
+        sim.run_until(1_000 + (hour + 1) * HOUR);
+        sim.check_alive();
+    }
+    let st = sim.engine.stats();
+    let window = sim.max_refreshes_in_window(1_000);
+    eprintln!(
+        "NX-OS 6 h x 100: {} refreshes, max {window}/s, {} lapsed, max gap {:.2} of lifetime, {} token refreshes",
+        sim.dev.refreshes, sim.dev.lapsed_refreshes, sim.dev.max_refresh_gap_ratio, st.token_refreshes
+    );
+    assert_clean(&sim);
+    assert_eq!(sim.dev.lapsed_refreshes, 0);
+    assert!(window <= 5);
+    assert!(
+        sim.dev.max_refresh_gap_ratio < 0.34,
+        "a third of the lifetime at most"
+    );
+    assert!(sim.dev.refreshes > 100 * 6 * 120 - 100, "every ~30 s");
+    assert_eq!(st.logins, 1);
+    assert_eq!(st.session_rotations, 0);
+    assert_eq!(sim.stale_token_requests, 0);
+    for h in sim.engine.handles() {
+        assert_eq!(sim.engine.subscription_info(h).unwrap().lifetime_secs, 90);
+    }
+}
+
+#[test]
+fn refresh_timeout_falls_back_on_400() {
+    let mut dev = DeviceCfg::apic();
+    dev.supports_refresh_timeout = false;
+    let mut sim = Sim::new(apic_config(3), dev);
+    let h = sim.subscribe(Query::class("fvTenant"), SubOptions::default());
+    sim.run_for(10 * MIN);
+    let info = sim.engine.subscription_info(h).unwrap();
+    assert_eq!(info.state, SubState::Active);
+    assert_eq!(info.lifetime_secs, 60);
+    assert_eq!(sim.dev.lapsed_refreshes, 0);
+    assert!(sim.dev.refreshes >= 30, "every 20 s at most");
+    assert!(sim.dev.max_refresh_gap_ratio <= 0.34);
+    assert_clean(&sim);
+}
+
+#[test]
+fn expired_subscription_is_resubscribed_alone_with_one_gap() {
+    let mut sim = Sim::new(apic_config(4), DeviceCfg::apic());
+    let a = sim.subscribe(Query::class("fvTenant"), SubOptions::default());
+    let b = sim.subscribe(Query::class("fvBD"), SubOptions::default());
+    sim.run_for(MIN);
+    let id = sim
+        .engine
+        .subscription_info(a)
+        .unwrap()
+        .subscription_id
+        .unwrap();
+    sim.dev.subs.remove(&id);
+    sim.engine.refresh(a, sim.now);
+    sim.run_for(MIN);
+    assert_eq!(sim.gaps(a), vec![GapReason::Expired]);
+    assert!(sim.gaps(b).is_empty());
+    let info = sim.engine.subscription_info(a).unwrap();
+    assert_eq!(info.state, SubState::Active);
+    assert_ne!(info.subscription_id.unwrap(), id, "a new id");
+    assert_eq!(sim.engine.stats().total.expiries, 1);
+    assert_clean(&sim);
+}
+
+#[test]
+fn socket_not_found_rebuilds_socket_and_every_subscription() {
+    let mut sim = Sim::new(apic_config(5), DeviceCfg::apic());
+    let a = sim.subscribe(Query::class("fvTenant"), SubOptions::default());
+    let b = sim.subscribe(Query::class("fvBD"), SubOptions::default());
+    sim.run_for(MIN);
+    let opens = sim.socket_opens;
+    // The device forgets our socket (but the browser never hears of it); a new subscribe gets 405.
+    sim.socket_dies_silently();
+    let c = sim.subscribe(Query::class("fvAEPg"), SubOptions::default());
+    sim.run_for(MIN);
+    assert!(sim.socket_opens > opens, "a new socket");
+    assert_eq!(sim.gaps(a), vec![GapReason::SocketRebuilt]);
+    assert_eq!(sim.gaps(b), vec![GapReason::SocketRebuilt]);
+    assert!(sim.gaps(c).is_empty(), "never had data, no gap");
+    assert!(all_active(&sim));
+    assert_eq!(sim.dev.subs.len(), 3);
+    assert_clean(&sim);
+}
+
+#[test]
+fn throttled_refreshes_back_off_without_expiry() {
+    let mut sim = Sim::new(apic_config(6), DeviceCfg::apic());
+    let mut opts = SubOptions::default();
+    opts.refresh_timeout = Some(60);
+    let h = sim.subscribe(Query::class("fvTenant"), opts);
+    sim.run_for(MIN);
+    sim.dev.faults.throttle_refresh = true;
+    let sends = sim.refresh_sends.len();
+    sim.run_for(15 * SEC);
+    let during = sim.refresh_sends.len() - sends;
+    assert!(during <= 6, "backed off: {during} refreshes in 15 s");
+    assert!(
+        matches!(
+            sim.engine.state(),
+            ConnectionState::Degraded {
+                reason: dme_events::engine::DegradedReason::Throttled
+            }
+        ) || live(&sim)
+    );
+    sim.dev.faults.throttle_refresh = false;
+    sim.run_for(5 * MIN);
+    assert_eq!(sim.dev.lapsed_refreshes, 0);
+    assert!(
+        sim.gaps(h).is_empty(),
+        "no gap: throttling is not a disruption"
+    );
+    assert!(live(&sim));
+    assert!(sim.engine.stats().total.refresh_failures > 0);
+    assert_clean(&sim);
+}
+
+#[test]
+fn token_timeout_relogs_in_and_resubscribes() {
+    let mut sim = Sim::new(apic_config(7), DeviceCfg::apic());
+    let h = sim.subscribe(Query::class("fvTenant"), SubOptions::default());
+    sim.run_for(MIN);
+    // The session dies at the device without the socket closing (strict worst case).
+    let sid = *sim.dev.sessions.keys().next().unwrap();
+    let s = sim.dev.sessions.remove(&sid).unwrap();
+    sim.dev.tokens.remove(&s.token);
+    sim.run_for(6 * MIN);
+    assert!(
+        sim.gaps(h).first() == Some(&GapReason::Relogin),
+        "{:?}",
+        sim.gaps(h)
+    );
+    assert_eq!(sim.gaps(h).len(), 1);
+    assert_eq!(sim.engine.stats().logins, 2);
+    assert_eq!(
+        sim.engine.subscription_info(h).unwrap().state,
+        SubState::Active
+    );
+    assert_eq!(sim.stale_token_requests, 0);
+    assert_clean(&sim);
+}
+
+#[test]
+fn socket_close_reconnects_with_one_gap() {
+    let mut sim = Sim::new(apic_config(8), DeviceCfg::apic());
+    let h = sim.subscribe(Query::class("fvTenant"), SubOptions::default());
+    sim.run_for(MIN);
+    sim.device_drops_socket();
+    sim.run_for(10);
+    assert!(matches!(
+        sim.engine.state(),
+        ConnectionState::Reconnecting { attempt: 1, .. }
+    ));
+    sim.run_for(MIN);
+    assert_eq!(sim.gaps(h), vec![GapReason::Reconnect]);
+    assert!(live(&sim));
+    assert_eq!(
+        sim.engine.stats().logins,
+        1,
+        "the session survived; only the socket was new"
+    );
+    assert_eq!(
+        sim.engine.subscription_info(h).unwrap().state,
+        SubState::Active
+    );
+    assert_clean(&sim);
+}
+
+#[test]
+fn silent_socket_death_is_found_by_the_heartbeat() {
+    let mut sim = Sim::new(apic_config(9), DeviceCfg::apic());
+    let h = sim.subscribe(Query::class("fvTenant"), SubOptions::default());
+    sim.run_for(MIN);
+    sim.socket_dies_silently();
+    // Refreshes of a 900 s subscription come every ~5 min; the idle heartbeat comes sooner.
+    sim.run_for(2 * MIN);
+    assert!(sim.engine.stats().heartbeats >= 1);
+    assert_eq!(sim.gaps(h).len(), 1, "{:?}", sim.gaps(h));
+    assert_eq!(
+        sim.engine.subscription_info(h).unwrap().state,
+        SubState::Active
+    );
+    assert_clean(&sim);
+}
+
+#[test]
+fn rejected_credentials_fail() {
+    let mut dev = DeviceCfg::apic();
+    dev.password = "other".into();
+    let mut sim = Sim::new(apic_config(10), dev);
+    sim.run_for(MIN);
+    match sim.engine.state() {
+        ConnectionState::Failed { reason } => assert_eq!(reason.code(), "AUTH_REJECTED"),
+        s => panic!("{s:?}"),
+    }
+    assert_eq!(sim.engine.poll_timeout(), None);
+}
+
+#[test]
+fn reconnect_backoff_is_capped_exponential_with_full_jitter_and_a_retry_cap() {
+    let mut cfg = apic_config(11);
+    cfg.max_reconnect_attempts = Some(12);
+    let mut sim = Sim::new(cfg, DeviceCfg::apic());
+    sim.subscribe(Query::class("fvTenant"), SubOptions::default());
+    sim.run_for(MIN);
+    sim.dev.faults.network_down = true;
+    sim.device_drops_socket();
+    sim.run_for(2 * HOUR);
+    let mut delays = Vec::new();
+    for (t, e) in &sim.events {
+        if let Event::State(ConnectionState::Reconnecting { attempt, next_at }) = e {
+            if next_at > t {
+                delays.push((*attempt, next_at - t));
+            }
+        }
+    }
+    assert!(delays.len() >= 8, "{delays:?}");
+    for (n, d) in &delays {
+        let ceiling = (1000u64 << (n - 1)).min(60_000);
+        assert!(*d <= ceiling, "attempt {n} waited {d} > {ceiling}");
+    }
+    let late: Vec<u64> = delays
+        .iter()
+        .filter(|(n, _)| *n >= 8)
+        .map(|x| x.1)
+        .collect();
+    assert!(late.iter().any(|d| *d > 1_000), "it grows: {late:?}");
+    match sim.engine.state() {
+        ConnectionState::Failed { reason } => assert_eq!(reason, &EngineError::RetryCap(12)),
+        s => panic!("{s:?}"),
+    }
+}
+
+#[test]
+fn network_outage_then_recovery_reconciles_the_store() {
+    let mut sim = Sim::new(apic_config(12), DeviceCfg::apic());
+    for n in ["a", "b", "c"] {
+        sim.dev.objects.insert(
+            format!("uni/tn-{n}"),
+            tenant(n, Status::Snapshot).with("descr", "0"),
+        );
+    }
+    let opts = SubOptions {
+        store: true,
+        ..SubOptions::default()
+    };
+    let h = sim.subscribe(Query::class("fvTenant"), opts);
+    sim.run_for(MIN);
+    sim.change(tenant("a", Status::Modified).with("descr", "1"));
+    sim.run_for(SEC);
+    assert_eq!(
+        sim.engine
+            .store(h)
+            .unwrap()
+            .get("uni/tn-a")
+            .unwrap()
+            .get("descr"),
+        Some("1")
+    );
+    // Outage: the socket dies, changes happen that nobody hears.
+    sim.dev.faults.network_down = true;
+    sim.device_drops_socket();
+    sim.change(tenant("b", Status::Deleted));
+    sim.change(tenant("c", Status::Modified).with("descr", "2"));
+    sim.change(tenant("d", Status::Created).with("descr", "new"));
+    sim.run_for(30 * SEC);
+    sim.dev.faults.network_down = false;
+    sim.engine.handle_online(true, sim.now);
+    sim.run_for(2 * MIN);
+    assert_eq!(sim.gaps(h), vec![GapReason::Reconnect]);
+    let truth = sim.dev.truth(&Query::class("fvTenant").target);
+    let held: Vec<String> = sim
+        .engine
+        .store(h)
+        .unwrap()
+        .iter()
+        .map(|m| m.dn.clone())
+        .collect();
+    assert_eq!(held, truth.keys().cloned().collect::<Vec<_>>());
+    for m in sim.engine.store(h).unwrap().iter() {
+        assert_eq!(m.get("descr"), truth[&m.dn].get("descr"));
+    }
+    // The consumer that applied every delivery converged too.
+    let view = &sim.tracks[&h].view;
+    assert_eq!(
+        view.keys().collect::<Vec<_>>(),
+        truth.keys().collect::<Vec<_>>()
+    );
+    for (dn, m) in view {
+        assert_eq!(m.get("descr"), truth[dn].get("descr"), "{dn}");
+    }
+    let deliveries: Vec<(String, Status)> = sim
+        .events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Event::Deliver { mos, .. } => Some(
+                mos.iter()
+                    .map(|m| (m.dn.clone(), m.status))
+                    .collect::<Vec<_>>(),
+            ),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    assert!(deliveries.contains(&("uni/tn-b".into(), Status::Deleted)));
+    assert!(deliveries.contains(&("uni/tn-c".into(), Status::Modified)));
+    assert!(deliveries.contains(&("uni/tn-d".into(), Status::Created)));
+    assert_clean(&sim);
+}
+
+#[test]
+fn store_mode_delivers_full_objects_and_skips_no_ops() {
+    let mut sim = Sim::new(apic_config(13), DeviceCfg::apic());
+    sim.dev.objects.insert(
+        "uni/tn-a".into(),
+        tenant("a", Status::Snapshot)
+            .with("name", "a")
+            .with("descr", "0"),
+    );
+    let h = sim.subscribe(
+        Query::class("fvTenant"),
+        SubOptions {
+            store: true,
+            ..Default::default()
+        },
+    );
+    sim.run_for(MIN);
+    sim.events.clear();
+    sim.change(tenant("a", Status::Modified).with("descr", "1"));
+    sim.run_for(SEC);
+    sim.change(tenant("a", Status::Modified).with("descr", "1"));
+    sim.run_for(SEC);
+    let delivered: Vec<Mo> = sim
+        .events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Event::Deliver { handle, mos } if *handle == h => Some(mos.clone()),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    assert_eq!(delivered.len(), 1, "the repeat changed nothing");
+    assert_eq!(delivered[0].status, Status::Modified);
+    assert_eq!(
+        delivered[0].get("name"),
+        Some("a"),
+        "full object, not the sparse delta"
+    );
+    assert_eq!(delivered[0].get("descr"), Some("1"));
+}
+
+#[test]
+fn clock_jump_assumes_dead_and_verifies() {
+    let mut sim = Sim::new(apic_config(14), DeviceCfg::apic());
+    let h = sim.subscribe(Query::class("fvTenant"), SubOptions::default());
+    sim.run_for(MIN);
+    let _ = sim.engine.poll_timeout();
+    // The laptop sleeps for two hours: the session dies at the device, and nobody tells the
+    // engine (no close event reaches a sleeping machine).
+    sim.now += 2 * HOUR;
+    let sid = *sim.dev.sessions.keys().next().unwrap();
+    sim.dev.kill_session(sid);
+    sim.engine.handle_timeout(sim.now);
+    sim.run_for(MIN);
+    assert_eq!(sim.gaps(h).len(), 1, "{:?}", sim.gaps(h));
+    assert_eq!(sim.engine.stats().logins, 2);
+    assert_eq!(
+        sim.engine.subscription_info(h).unwrap().state,
+        SubState::Active
+    );
+    assert!(live(&sim));
+    assert_clean(&sim);
+}
+
+#[test]
+fn failover_to_the_next_controller() {
+    let mut cfg = apic_config(15);
+    cfg.urls = vec![
+        dme_events::protocol::BaseUrl::parse("http://dead").unwrap(),
+        dme_events::protocol::BaseUrl::parse("http://dev").unwrap(),
+    ];
+    let mut sim = Sim::new(cfg, DeviceCfg::apic());
+    sim.dead_hosts.push("http://dead".into());
+    let h = sim.subscribe(Query::class("fvTenant"), SubOptions::default());
+    sim.run_for(MIN);
+    assert!(live(&sim));
+    assert_eq!(sim.engine.current_url().to_string(), "http://dev");
+    assert_eq!(
+        sim.engine.subscription_info(h).unwrap().state,
+        SubState::Active
+    );
+    // Now "dev" goes down and "dead" comes back: everything moves there.
+    sim.dead_hosts = vec!["http://dev".into()];
+    sim.device_drops_socket();
+    sim.run_for(2 * MIN);
+    assert_eq!(sim.engine.current_url().to_string(), "http://dead");
+    assert_eq!(
+        sim.engine.subscription_info(h).unwrap().state,
+        SubState::Active
+    );
+    assert_eq!(sim.gaps(h).len(), 1);
+    assert_clean(&sim);
+}
+
+#[test]
+fn rotation_overlap_is_deduplicated() {
+    let mut dev = DeviceCfg::apic();
+    dev.max_lifetime_secs = Some(2 * 3600);
+    let mut sim = Sim::new(apic_config(16), dev);
+    sim.dev
+        .objects
+        .insert("uni/tn-a".into(), tenant("a", Status::Snapshot));
+    let h = sim.subscribe(Query::class("fvTenant"), SubOptions::default());
+    sim.run_for(MIN);
+    // Change every 10 ms across the whole rotation window.
+    let mut n = 0;
+    while sim.engine.stats().session_rotations == 0 && sim.now < 3 * HOUR {
+        n += 1;
+        sim.change(tenant("a", Status::Modified).with("descr", format!("v{n}")));
+        let step = if sim.now > HOUR + 30 * MIN {
+            10
+        } else {
+            10 * SEC
+        };
+        sim.run_for(step);
+    }
+    sim.run_for(10 * SEC);
+    assert_eq!(sim.engine.stats().session_rotations, 1);
+    let mut seen = std::collections::BTreeMap::<String, u32>::new();
+    for (_, e) in &sim.events {
+        if let Event::Deliver { mos, .. } = e {
+            for m in mos {
+                *seen
+                    .entry(m.get("descr").unwrap_or("").to_owned())
+                    .or_default() += 1;
+            }
+        }
+    }
+    let dups: Vec<_> = seen.iter().filter(|(_, c)| **c > 1).collect();
+    assert!(dups.is_empty(), "duplicates across the rotation: {dups:?}");
+    assert_eq!(sim.gaps(h), vec![GapReason::Rotation]);
+    assert_clean(&sim);
+}
+
+#[test]
+fn pull_queue_overflow_drops_oldest_and_signals_a_gap() {
+    let mut cfg = apic_config(17);
+    cfg.queue_capacity = 4;
+    let mut sim = Sim::new(cfg, DeviceCfg::apic());
+    sim.dev
+        .objects
+        .insert("uni/tn-a".into(), tenant("a", Status::Snapshot));
+    let h = sim.subscribe(
+        Query::class("fvTenant"),
+        SubOptions {
+            pull: true,
+            ..Default::default()
+        },
+    );
+    sim.run_for(MIN);
+    for i in 0..10 {
+        sim.change(tenant("a", Status::Modified).with("descr", format!("{i}")));
+        sim.run_for(100);
+    }
+    assert_eq!(sim.engine.pulled_len(), 4);
+    assert_eq!(
+        sim.engine.next_pulled(),
+        Some(Pulled::Gap {
+            handle: h,
+            reason: GapReason::QueueOverflow
+        })
+    );
+    let mut got = Vec::new();
+    while let Some(Pulled::Mos { mos, .. }) = sim.engine.next_pulled() {
+        got.push(mos[0].get("descr").unwrap().to_owned());
+    }
+    assert_eq!(got, vec!["6", "7", "8", "9"]);
+    let st = sim.engine.stats();
+    assert_eq!(st.per_subscription[&h].drops, 6);
+    assert_eq!(st.per_subscription[&h].gaps, 1);
+}
+
+#[test]
+fn logout_ends_the_session() {
+    let mut sim = Sim::new(apic_config(18), DeviceCfg::apic());
+    sim.subscribe(Query::class("fvTenant"), SubOptions::default());
+    sim.run_for(MIN);
+    sim.engine.logout(sim.now);
+    sim.run_for(MIN);
+    assert!(sim.dev.sessions.is_empty());
+    assert_eq!(sim.engine.state(), &ConnectionState::Closed);
+    assert!(sim.count_events(|e| matches!(e, Event::LoggedOut)) == 1);
+    assert!(sim.count_events(|e| matches!(e, Event::Closed)) == 1);
+    assert_eq!(sim.engine.poll_timeout(), None);
+}
+
+#[test]
+fn unknown_class_fails_that_subscription_only() {
+    let mut sim = Sim::new(apic_config(19), DeviceCfg::apic());
+    let bad = sim.subscribe(Query::class("fvTenantt"), SubOptions::default());
+    let good = sim.subscribe(Query::class("fvTenant"), SubOptions::default());
+    sim.run_for(MIN);
+    assert_eq!(
+        sim.engine.subscription_info(bad).unwrap().state,
+        SubState::Failed
+    );
+    assert!(sim.tracks[&bad].failed);
+    assert_eq!(
+        sim.engine.subscription_info(good).unwrap().state,
+        SubState::Active
+    );
+    let codes: Vec<&str> = sim
+        .events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Event::SubscribeFailed { error, .. } => Some(error.code()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(codes, vec!["UNKNOWN_CLASS"]);
+}
+
+#[test]
+fn adopted_token_is_verified_and_fails_when_the_session_ends() {
+    let mut dev = Device::new(DeviceCfg::apic());
+    let login = dme_events::engine::HttpRequest {
+        id: dme_events::engine::RequestId(0),
+        method: dme_events::engine::Method::Post,
+        url: format!("{HOST}/api/aaaLogin.json"),
+        headers: vec![],
+        body: Some(dme_events::protocol::login_body("admin", "pw")),
+        timeout_ms: 1,
+    };
+    let (_, body) = dev.http(&login, 1_000);
+    let token = dme_events::protocol::parse_login(200, &body).unwrap().token;
+    let mut cfg = Config::apic(
+        base(),
+        Auth::Token {
+            token: token.clone(),
+            url_token: Some("U".into()),
+            user: None,
+        },
+    );
+    cfg.token_transport = TokenTransport::DevCookie;
+    let mut sim = Sim::new(cfg, DeviceCfg::apic());
+    sim.dev = dev;
+    sim.engine_token = Some(token);
+    let h = sim.subscribe(Query::class("fvTenant"), SubOptions::default());
+    sim.run_for(MIN);
+    assert!(live(&sim));
+    assert_eq!(
+        sim.engine.subscription_info(h).unwrap().state,
+        SubState::Active
+    );
+    assert_eq!(sim.engine.stats().logins, 0);
+    assert_eq!(sim.stale_token_requests, 0);
+    let sid = *sim.dev.sessions.keys().next().unwrap();
+    let s = sim.dev.sessions.remove(&sid).unwrap();
+    sim.dev.tokens.remove(&s.token);
+    sim.run_for(10 * MIN);
+    match sim.engine.state() {
+        ConnectionState::Failed { reason } => assert_eq!(reason.code(), "SESSION_EXPIRED"),
+        s => panic!("{s:?}"),
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// Hand-driven tests of single decisions
+
+fn http(a: Option<Action>) -> dme_events::engine::HttpRequest {
+    match a {
+        Some(Action::Http(r)) => r,
+        other => panic!("expected a request, got {other:?}"),
+    }
+}
+
+const LOGIN_OK: &str = r#"{"totalCount":"1","imdata":[{"aaaLogin":{"attributes":{"token":"T1","refreshTimeoutSeconds":"600","urlToken":"U1"}}}]}"#;
+
+/// Logs in and opens the socket by hand; returns the socket id.
+fn up(e: &mut Engine) -> SocketId {
+    let login = http(e.poll_action());
+    e.handle_http_response(login.id, 200, LOGIN_OK.into(), 10);
+    let Some(Action::OpenSocket { id, url }) = e.poll_action() else {
+        panic!()
+    };
+    assert!(url.starts_with("ws://dev/socketT1"));
+    e.handle_socket_open(id, 20);
+    id
+}
+
+#[test]
+fn headers_follow_the_token_transport_and_gui_token() {
+    let mut cfg = apic_config(20);
+    cfg.gui_token = true;
+    let mut e = Engine::new(cfg, 0);
+    let login = http(e.poll_action());
+    assert!(login
+        .url
+        .ends_with("/api/aaaLogin.json?gui-token-request=yes"));
+    assert!(login.headers.is_empty());
+    e.handle_http_response(login.id, 200, LOGIN_OK.into(), 10);
+    let Some(Action::OpenSocket { id, .. }) = e.poll_action() else {
+        panic!()
+    };
+    e.handle_socket_open(id, 20);
+    e.subscribe(Query::class("fvTenant"), SubOptions::default(), 30);
+    let sub = http(e.poll_action());
+    assert_eq!(
+        sub.url,
+        "http://dev/api/class/fvTenant.json?refresh-timeout=900&subscription=yes"
+    );
+    assert!(sub
+        .headers
+        .contains(&("Cookie".into(), "APIC-cookie=T1".into())));
+    assert!(sub
+        .headers
+        .contains(&("APIC-challenge".into(), "U1".into())));
+    assert!(!format!("{sub:?}").contains("T1"));
+
+    let mut cfg = apic_config(21);
+    cfg.token_transport = TokenTransport::CookieJar;
+    let mut e = Engine::new(cfg, 0);
+    up(&mut e);
+    e.subscribe(Query::class("fvTenant"), SubOptions::default(), 30);
+    assert!(
+        http(e.poll_action()).headers.is_empty(),
+        "the jar carries the cookie"
+    );
+}
+
+#[test]
+fn pushes_that_beat_the_subscribe_answer_are_kept() {
+    let mut e = Engine::new(apic_config(22), 0);
+    let sock = up(&mut e);
+    let h = e.subscribe(Query::class("fvTenant"), SubOptions::default(), 30);
+    let sub = http(e.poll_action());
+    let frame = r#"{"subscriptionId":["72057598349803562"],"imdata":[{"fvTenant":{"attributes":{"dn":"uni/tn-x","status":"created","modTs":"2024-01-01T00:00:01.000+00:00"}}}]}"#;
+    e.handle_socket_message(sock, frame, 40);
+    e.handle_http_response(
+        sub.id,
+        200,
+        r#"{"totalCount":"0","subscriptionId":"72057598349803562","imdata":[]}"#.into(),
+        50,
+    );
+    let evs: Vec<Event> = std::iter::from_fn(|| e.poll_event()).collect();
+    let pos_sub = evs
+        .iter()
+        .position(|e| matches!(e, Event::Subscribed { .. }))
+        .unwrap();
+    let pos_del = evs
+        .iter()
+        .position(|e| matches!(e, Event::Deliver { handle, mos } if *handle == h && mos[0].dn == "uni/tn-x"))
+        .expect("the early push is delivered");
+    assert!(pos_sub < pos_del);
+}
+
+#[test]
+fn frames_fan_out_once_per_subscription_and_unknown_ids_are_counted() {
+    let mut e = Engine::new(apic_config(23), 0);
+    let sock = up(&mut e);
+    let a = e.subscribe(Query::class("fvTenant"), SubOptions::default(), 30);
+    let b = e.subscribe(Query::class("fvTenant"), SubOptions::default(), 30);
+    let ra = http(e.poll_action());
+    let rb = http(e.poll_action());
+    e.handle_http_response(
+        ra.id,
+        200,
+        r#"{"subscriptionId":"11","imdata":[]}"#.into(),
+        40,
+    );
+    e.handle_http_response(
+        rb.id,
+        200,
+        r#"{"subscriptionId":"12","imdata":[]}"#.into(),
+        40,
+    );
+    while e.poll_event().is_some() {}
+    let mo = r#"{"fvTenant":{"attributes":{"dn":"uni/tn-x","status":"modified","descr":"d"}}}"#;
+    let frame = format!(
+        r#"{{"subscriptionId":["11","12","99"],"imdata":[{mo},{mo},{{"fvBD":{{"attributes":{{"dn":"uni/tn-x/BD-b","status":"deleted"}}}}}}]}}"#
+    );
+    e.handle_socket_message(sock, &frame, 50);
+    let evs: Vec<Event> = std::iter::from_fn(|| e.poll_event()).collect();
+    let delivered: Vec<_> = evs
+        .iter()
+        .filter_map(|e| match e {
+            Event::Deliver { handle, mos } => Some((*handle, mos.len())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        delivered,
+        vec![(a, 2), (b, 2)],
+        "every entry, the repeat once, each sub once"
+    );
+    assert_eq!(e.stats().unknown_id_frames, 1);
+    e.handle_socket_message(sock, "{not json", 60);
+    assert!(matches!(e.poll_event(), Some(Event::Error(err)) if err.code() == "PROTOCOL"));
+    assert_eq!(e.stats().malformed_frames, 1);
+    // After unsubscribe, late pushes for its id are dropped.
+    assert!(e.unsubscribe(a, 70));
+    let frame = format!(r#"{{"subscriptionId":["11"],"imdata":[{mo}]}}"#);
+    e.handle_socket_message(sock, &frame, 80);
+    assert!(!std::iter::from_fn(|| e.poll_event()).any(|e| matches!(e, Event::Deliver { .. })));
+    assert_eq!(e.stats().unknown_id_frames, 2);
+}
+
+#[test]
+fn a_stale_token_403_is_retried_not_escalated() {
+    let mut cfg = apic_config(24);
+    cfg.heartbeat_idle_ms = u64::MAX / 4;
+    let mut e = Engine::new(cfg, 0);
+    up(&mut e);
+    let h = e.subscribe(Query::class("fvTenant"), SubOptions::default(), 30);
+    let sub = http(e.poll_action());
+    e.handle_http_response(
+        sub.id,
+        200,
+        r#"{"subscriptionId":"11","imdata":[]}"#.into(),
+        40,
+    );
+    // Time for the session refresh (<= 300 s) and the subscription refresh (<= 300 s).
+    let mut refresh = None;
+    let mut aaa = None;
+    let mut now = 40;
+    let mut guard = 0;
+    while refresh.is_none() || aaa.is_none() {
+        guard += 1;
+        assert!(guard < 10_000, "stuck at {now}: {:?}", e.poll_timeout());
+        now = e.poll_timeout().unwrap();
+        e.handle_timeout(now);
+        while let Some(a) = e.poll_action() {
+            if let Action::Http(r) = a {
+                if r.url.contains("aaaRefresh") {
+                    aaa = Some(r);
+                } else if r.url.contains("subscriptionRefresh") {
+                    refresh = Some(r);
+                }
+            }
+        }
+    }
+    let (aaa, refresh) = (aaa.unwrap(), refresh.unwrap());
+    e.handle_http_response(aaa.id, 200, LOGIN_OK.replace("T1", "T2"), now + 1);
+    // The refresh went out with T1 and the device had already switched to T2.
+    e.handle_http_response(
+        refresh.id,
+        403,
+        r#"{"imdata":[{"error":{"attributes":{"code":"403","text":"Token was invalid (Error: Token timeout)"}}}]}"#.into(),
+        now + 2,
+    );
+    let again = http(e.poll_action());
+    assert!(again.url.contains("subscriptionRefresh"));
+    assert!(again
+        .headers
+        .contains(&("Cookie".into(), "APIC-cookie=T2".into())));
+    assert_eq!(e.subscription_info(h).unwrap().state, SubState::Active);
+    assert_eq!(e.stats().logins, 1);
+}
