@@ -931,17 +931,83 @@ impl Engine {
         if let Some(k) = s.ready_key.take() {
             self.refresh_ready.remove(&(k, h));
         }
-        s.next_refresh = Some(at);
+        let at = self.reserve_slot(at, self.last_now);
+        if let Some(s) = self.subs.get_mut(&h) {
+            s.next_refresh = Some(at);
+        }
         self.refresh_sched.insert((at, h));
     }
 
-    /// A subscription's refresh interval: a third of its lifetime minus up to a tenth of that as
-    /// jitter. A third leaves two more chances before expiry when a refresh is late (refreshes
-    /// under load arrive late, §5) or fails; the jitter makes subscriptions created together
-    /// drift apart instead of refreshing as one burst forever.
+    /// The minimum spacing of refreshes under the rate cap.
+    fn spacing(&self) -> u64 {
+        ((1000.0 / self.cfg.refresh_rate_cap.max(0.001)).ceil() as u64).max(1)
+    }
+
+    /// Picks the send time of a refresh wanted at `target`: the latest free slot of the rate cap's
+    /// calendar at or before `target` (but not before `not_before`), else the first free one
+    /// after it. Searching earlier first is what keeps a bulk of subscriptions made in the same
+    /// second from all waiting in line behind each other and refreshing late: their first
+    /// refreshes spread backwards over the time before they are due, and stay spread.
+    fn reserve_slot(&self, target: u64, not_before: u64) -> u64 {
+        let sp = self.spacing();
+        let hi = target / sp;
+        let lo = not_before.div_ceil(sp);
+        let occupied = |idx: u64| {
+            self.refresh_sched
+                .range((idx * sp, SubHandle(0))..((idx + 1) * sp, SubHandle(0)))
+                .next()
+                .is_some()
+        };
+        if hi >= lo {
+            let mut idx = hi;
+            let mut free = None;
+            for &(t, _) in self
+                .refresh_sched
+                .range(..((hi + 1) * sp, SubHandle(0)))
+                .rev()
+            {
+                let ti = t / sp;
+                if ti > idx {
+                    continue;
+                }
+                if ti < idx {
+                    free = Some(idx);
+                    break;
+                }
+                if idx == lo {
+                    break;
+                }
+                idx -= 1;
+            }
+            if free.is_none() && idx >= lo && !occupied(idx) {
+                free = Some(idx);
+            }
+            if let Some(i) = free {
+                return (i * sp).max(not_before);
+            }
+        }
+        let mut idx = hi.max(lo);
+        for &(t, _) in self.refresh_sched.range((idx * sp, SubHandle(0))..) {
+            let ti = t / sp;
+            if ti > idx {
+                break;
+            }
+            if ti == idx {
+                idx += 1;
+            }
+        }
+        idx * sp
+    }
+
+    /// A subscription's refresh interval: 80-90 % of a third of its lifetime. A third leaves
+    /// two more chances before expiry when a refresh is late (refreshes under load arrive late,
+    /// §5) or fails; the early margin of at least a tenth absorbs waiting for a slot under the
+    /// rate cap, so the refresh still leaves within a third; the jitter makes subscriptions
+    /// created together drift apart instead of refreshing as one burst forever.
     fn refresh_interval(&mut self, lifetime_ms: u64) -> u64 {
         let third = lifetime_ms / 3;
-        (third - self.rng.upto(third / 10)).max(1_000)
+        let early = third - third / 10;
+        (early - self.rng.upto(third / 10)).max(1_000)
     }
 
     /// `aaaRefresh` interval: 40-50 % of `refreshTimeoutSeconds`. Half is what peers use; the
@@ -2216,7 +2282,7 @@ impl Engine {
     /// Sends due refreshes no faster than `refresh_rate_cap` per second: strictly spaced, so no
     /// one-second window ever holds more than the cap, however many subscriptions are due.
     fn pump_refreshes(&mut self, now: u64) {
-        let spacing = (1000.0 / self.cfg.refresh_rate_cap.max(0.001)).ceil() as u64;
+        let spacing = self.spacing();
         while let Some(&(k, h)) = self.refresh_ready.first() {
             if now < self.next_refresh_slot || self.now_throttled(now) {
                 break;

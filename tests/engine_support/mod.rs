@@ -114,6 +114,8 @@ pub struct Device {
     pub subscribes: u64,
     pub rejected_tokens: u64,
     pub refresh_times: Vec<u64>,
+    /// Sockets the device closed because their session ended (the client sees a close).
+    pub notify_closed: Vec<SocketId>,
     /// (subscription id, gap between its consecutive refreshes).
     pub max_refresh_gap_ratio: f64,
 }
@@ -140,6 +142,7 @@ impl Device {
             subscribes: 0,
             rejected_tokens: 0,
             refresh_times: Vec::new(),
+            notify_closed: Vec::new(),
             max_refresh_gap_ratio: 0.0,
         }
     }
@@ -188,6 +191,7 @@ impl Device {
         let sock = s.socket;
         if let Some(k) = sock {
             self.sockets.remove(&k);
+            self.notify_closed.push(k);
         }
         sock
     }
@@ -327,6 +331,9 @@ impl Device {
                             return err(400, "Subscription refresh timeout");
                         }
                         let ratio = (t - s.last_refresh) as f64 / s.lifetime_ms as f64;
+                        if ratio > 0.4 && std::env::var("DBG").is_ok() {
+                            eprintln!("late refresh of {id} at {t}: last {} lifetime {}", s.last_refresh, s.lifetime_ms);
+                        }
                         if ratio > self.max_refresh_gap_ratio {
                             self.max_refresh_gap_ratio = ratio;
                         }
@@ -776,16 +783,7 @@ impl Sim {
                 }
                 let (status, body) = self.dev.http(&req, self.now);
                 // A logout closes the session's socket.
-                let closed: Vec<SocketId> = self
-                    .open_socks
-                    .iter()
-                    .copied()
-                    .filter(|s| !self.dev.sockets.contains_key(s))
-                    .collect();
-                for s in closed {
-                    self.open_socks.remove(&s);
-                    self.push(self.now + half, Ev::SockClosed(s));
-                }
+                self.notify_device_closes();
                 let id = req.id;
                 self.pending_req.insert(id, req);
                 self.push(self.now + half, Ev::Answer(id, status, body));
@@ -837,6 +835,15 @@ impl Sim {
         }
     }
 
+    fn notify_device_closes(&mut self) {
+        for s in std::mem::take(&mut self.dev.notify_closed) {
+            if self.open_socks.remove(&s) {
+                let at = self.now + self.latency / 2;
+                self.push(at, Ev::SockClosed(s));
+            }
+        }
+    }
+
     /// Runs the world until `t`.
     pub fn run_until(&mut self, t: u64) {
         loop {
@@ -851,12 +858,8 @@ impl Sim {
             }
             self.now = self.now.max(next);
             if td <= tq && td <= te {
-                for s in self.dev.tick(self.now) {
-                    if self.open_socks.remove(&s) {
-                        let at = self.now + self.latency / 2;
-                        self.push(at, Ev::SockClosed(s));
-                    }
-                }
+                self.dev.tick(self.now);
+                self.notify_device_closes();
             } else if tq <= te {
                 let key = *self.queue.keys().next().unwrap();
                 let ev = self.queue.remove(&key).unwrap();
