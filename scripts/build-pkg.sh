@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the release npm package into pkg/ (wasm-pack, then wasm-opt -Oz through the
-# [package.metadata.wasm-pack.profile.release] flags of Cargo.toml) and prints its sizes.
+# [package.metadata.wasm-pack.profile.release] flags of Cargo.toml), merges pkg-template/ into it
+# (package.json fields, entry modules per runtime, typings, npm README) and prints its sizes.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -8,6 +9,7 @@ cd "$ROOT"
 source scripts/env.sh
 
 wasm-pack build --release --target web --out-dir pkg --out-name dme_events . -- --locked
+node scripts/merge-pkg.mjs pkg pkg-template LICENSE
 
 size_line() {
   local f="$1"

@@ -71,6 +71,10 @@ if cargo build -p dme-sim --locked >"$LOGDIR/sim-build.log" 2>&1 \
   && start_sim nxos --flavor nxos "${SIM_FLAGS[@]}" && DME_SIM_NXOS_URL="$SIM_URL"; then
   export DME_SIM_URL DME_SIM_NXOS_URL
   tests browser wasm-pack test --headless --chrome --chromedriver "$CHROMEDRIVER" . -- --locked
+  # The built npm package outside the browser.
+  check package-build bash scripts/build-pkg.sh
+  check runtime-node node --experimental-websocket tests/runtimes/smoke.mjs "$ROOT/pkg/node.js" "$DME_SIM_URL"
+  check runtime-deno deno run --allow-net --allow-read tests/runtimes/smoke.mjs "file://$ROOT/pkg/index.js" "$DME_SIM_URL"
 else
   cat "$LOGDIR/sim-build.log"; failed=$((failed + 1)); failed_steps+=("browser (no simulator)")
 fi

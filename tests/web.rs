@@ -38,6 +38,16 @@ fn obj(pairs: &[(&str, JsValue)]) -> Object {
     o
 }
 
+/// An options object typed as whatever the API takes.
+fn opts<T: JsCast>(pairs: &[(&str, JsValue)]) -> T {
+    obj(pairs).unchecked_into()
+}
+
+/// A future of any promise-typed value.
+fn wait<P: JsCast>(p: P) -> JsFuture {
+    JsFuture::from(p.unchecked_into::<Promise>())
+}
+
 fn s(v: &str) -> JsValue {
     JsValue::from_str(v)
 }
@@ -58,29 +68,29 @@ async fn sim(base: &str, path: &str, body: Option<&str>) -> JsValue {
         )
         .unwrap();
     }
-    let resp = JsFuture::from(js_fetch(&format!("{base}{path}"), &init))
+    let resp = wait(js_fetch(&format!("{base}{path}"), &init))
         .await
         .expect("sim reachable");
     let json: Function = get(&resp, "json").dyn_into().unwrap();
-    JsFuture::from(json.call0(&resp).unwrap().dyn_into::<Promise>().unwrap())
+    wait(json.call0(&resp).unwrap().dyn_into::<Promise>().unwrap())
         .await
         .unwrap()
 }
 
 async fn sim_get(base: &str, path: &str) -> JsValue {
     let init = obj(&[("method", s("GET"))]);
-    let resp = JsFuture::from(js_fetch(&format!("{base}{path}"), &init))
+    let resp = wait(js_fetch(&format!("{base}{path}"), &init))
         .await
         .unwrap();
     let json: Function = get(&resp, "json").dyn_into().unwrap();
-    JsFuture::from(json.call0(&resp).unwrap().dyn_into::<Promise>().unwrap())
+    wait(json.call0(&resp).unwrap().dyn_into::<Promise>().unwrap())
         .await
         .unwrap()
 }
 
 async fn login_at(url: &str, flavor: &str) -> Session {
-    let v = JsFuture::from(
-        Session::login(obj(&[
+    let v = wait(
+        Session::login(opts(&[
             ("url", s(url)),
             ("user", s("admin")),
             ("password", s("ins3965!")),
@@ -175,7 +185,7 @@ impl Log {
 fn channel(session: &Session, log: &Rc<Log>) -> EventChannel {
     EventChannel::new(
         session,
-        Some(obj(&[
+        Some(opts(&[
             ("onState", log.state_cb()),
             ("onError", log.cb(|l| &l.errors)),
             ("onGap", log.cb(|l| &l.gaps)),
@@ -190,9 +200,12 @@ async fn subscribe(ec: &EventChannel, query: JsValue, log: &Rc<Log>, store: bool
         ("onGap", log.cb(|l| &l.gaps)),
         ("store", JsValue::from(store)),
     ]);
-    let v = JsFuture::from(ec.subscribe(query, Some(opts)).unwrap())
-        .await
-        .expect("subscribe succeeds");
+    let v = wait(
+        ec.subscribe(query.unchecked_into(), Some(opts.unchecked_into()))
+            .unwrap(),
+    )
+    .await
+    .expect("subscribe succeeds");
     Subscription::try_from_js_value(v).expect("a Subscription")
 }
 
@@ -208,6 +221,10 @@ async fn until(ms: u32, what: &str, cond: impl Fn() -> bool) {
 
 async fn sleep(ms: u32) {
     TimeoutFuture::new(ms).await;
+}
+
+fn class(name: &str) -> JsValue {
+    ClassQuery::new(name.into(), None).unwrap().into()
 }
 
 fn tenant_body(name: &str, descr: &str) -> String {
@@ -254,8 +271,8 @@ async fn store_matches_truth(sub: &Subscription, base: &str, class: &str) -> Res
 #[wasm_bindgen_test]
 async fn login_failure_is_typed() {
     let _turn = turn().await;
-    let r = JsFuture::from(
-        Session::login(obj(&[
+    let r = wait(
+        Session::login(opts(&[
             ("url", s(apic())),
             ("user", s("admin")),
             ("password", s("wrong")),
@@ -284,13 +301,7 @@ async fn class_subscription_created_modified_deleted_in_store_mode() {
     assert_eq!(session.user().as_deref(), Some("admin"));
     let log = Rc::new(Log::default());
     let ec = channel(&session, &log);
-    let sub = subscribe(
-        &ec,
-        ClassQuery::new("fvTenant".into(), None).unwrap().into(),
-        &log,
-        true,
-    )
-    .await;
+    let sub = subscribe(&ec, class("fvTenant"), &log, true).await;
     assert!(sub.subid().len() > 15, "id kept as a long decimal string");
     assert!(sub.subid().parse::<u128>().unwrap() > (1u128 << 53));
     let initial = Array::from(&sub.initial());
@@ -349,13 +360,7 @@ async fn dn_and_class_subscriptions_share_one_frame_and_xml_works() {
     let log_dn = Rc::new(Log::default());
     let log_xml = Rc::new(Log::default());
     let ec = channel(&session, &log_class);
-    let by_class = subscribe(
-        &ec,
-        ClassQuery::new("fvTenant".into(), None).unwrap().into(),
-        &log_class,
-        false,
-    )
-    .await;
+    let by_class = subscribe(&ec, class("fvTenant"), &log_class, false).await;
     let by_dn = subscribe(
         &ec,
         DnQuery::new("uni/tn-wasm2".into(), None).unwrap().into(),
@@ -365,9 +370,12 @@ async fn dn_and_class_subscriptions_share_one_frame_and_xml_works() {
     .await;
     let _xml = subscribe(
         &ec,
-        ClassQuery::new("fvTenant".into(), Some(obj(&[("format", s("xml"))])))
-            .unwrap()
-            .into(),
+        ClassQuery::new(
+            "fvTenant".into(),
+            Some(obj(&[("format", s("xml"))]).unchecked_into()),
+        )
+        .unwrap()
+        .into(),
         &log_xml,
         false,
     )
@@ -408,10 +416,10 @@ async fn refreshes_keep_a_subscription_alive_past_its_lifetime() {
         ("onEvent", log.cb(|l| &l.events)),
         ("refreshTimeout", JsValue::from(5)),
     ]);
-    let v = JsFuture::from(
+    let v = wait(
         ec.subscribe(
-            ClassQuery::new("fvTenant".into(), None).unwrap().into(),
-            Some(opts),
+            class("fvTenant").unchecked_into(),
+            Some(opts.unchecked_into()),
         )
         .unwrap(),
     )
@@ -448,7 +456,7 @@ async fn refreshes_keep_a_subscription_alive_past_its_lifetime() {
     assert!(refreshes >= 2.0, "{refreshes} refreshes");
     assert!(log.gaps.borrow().is_empty());
     // A manual refresh resolves once the device confirmed it.
-    JsFuture::from(sub.refresh()).await.expect("manual refresh");
+    wait(sub.refresh()).await.expect("manual refresh");
     let stats = ec.stats();
     assert!(
         get(&stats, "tokenRefreshes").as_f64().unwrap() >= 1.0,
@@ -465,13 +473,7 @@ async fn dropped_socket_reconnects_with_a_gap_and_the_store_converges() {
     let session = login_at(base, "apic").await;
     let log = Rc::new(Log::default());
     let ec = channel(&session, &log);
-    let sub = subscribe(
-        &ec,
-        ClassQuery::new("fvTenant".into(), None).unwrap().into(),
-        &log,
-        true,
-    )
-    .await;
+    let sub = subscribe(&ec, class("fvTenant"), &log, true).await;
     let first_id = sub.subid();
     sim(base, "/_sim/drop-sockets", None).await;
     // A change while the client is away: it must show up through reconciliation.
@@ -509,13 +511,7 @@ async fn expired_session_logs_in_again() {
     let session = login_at(base, "apic").await;
     let log = Rc::new(Log::default());
     let ec = channel(&session, &log);
-    let sub = subscribe(
-        &ec,
-        ClassQuery::new("fvTenant".into(), None).unwrap().into(),
-        &log,
-        true,
-    )
-    .await;
+    let sub = subscribe(&ec, class("fvTenant"), &log, true).await;
     let logins = get(&ec.stats(), "logins").as_f64().unwrap();
     sim(base, "/_sim/expire-session", None).await;
     until(10_000, "a gap", || !log.gaps.borrow().is_empty()).await;
@@ -551,13 +547,7 @@ async fn throttling_backs_off_and_malformed_frames_are_reported() {
     let ec = channel(&session, &log);
     sim(base, "/_sim/fail-503?n=2", None).await;
     // The subscribe meets two 503s and still succeeds after backing off.
-    let sub = subscribe(
-        &ec,
-        ClassQuery::new("fvTenant".into(), None).unwrap().into(),
-        &log,
-        false,
-    )
-    .await;
+    let sub = subscribe(&ec, class("fvTenant"), &log, false).await;
     assert!(!sub.subid().is_empty());
     sim(base, "/_sim/malformed?kind=garbage", None).await;
     until(5000, "a PROTOCOL error", || {
@@ -593,10 +583,10 @@ async fn a_throwing_callback_is_reported_and_delivery_continues() {
     let log = Rc::new(Log::default());
     let ec = channel(&session, &log);
     let thrower = Function::new_with_args("mos", "throw new Error('user bug')");
-    let v = JsFuture::from(
+    let v = wait(
         ec.subscribe(
-            ClassQuery::new("fvTenant".into(), None).unwrap().into(),
-            Some(obj(&[("onEvent", thrower.into())])),
+            class("fvTenant").unchecked_into(),
+            Some(opts(&[("onEvent", thrower.into())])),
         )
         .unwrap(),
     )
@@ -604,13 +594,7 @@ async fn a_throwing_callback_is_reported_and_delivery_continues() {
     .unwrap();
     let _sub = Subscription::try_from_js_value(v).unwrap();
     let log2 = Rc::new(Log::default());
-    let _sub2 = subscribe(
-        &ec,
-        ClassQuery::new("fvTenant".into(), None).unwrap().into(),
-        &log2,
-        false,
-    )
-    .await;
+    let _sub2 = subscribe(&ec, class("fvTenant"), &log2, false).await;
     sim(
         base,
         "/_sim/write?dn=uni/tn-wasm7",
@@ -639,28 +623,25 @@ async fn getevent_pulls_and_times_out() {
     let session = login_at(base, "apic").await;
     let log = Rc::new(Log::default());
     let ec = channel(&session, &log);
-    let v = JsFuture::from(
-        ec.subscribe(
-            ClassQuery::new("fvTenant".into(), None).unwrap().into(),
-            None,
-        )
-        .unwrap(),
+    let v = wait(
+        ec.subscribe(class("fvTenant").unchecked_into(), None)
+            .unwrap(),
     )
     .await
     .unwrap();
     let _sub = Subscription::try_from_js_value(v).unwrap();
-    let none = JsFuture::from(ec.getevent(Some(obj(&[("timeoutMs", JsValue::from(200))]))))
+    let none = wait(ec.getevent(Some(opts(&[("timeoutMs", JsValue::from(200))]))))
         .await
         .unwrap();
     assert!(none.is_null(), "nothing yet: null after the timeout");
-    let pending = ec.getevent(Some(obj(&[("timeoutMs", JsValue::from(5000))])));
+    let pending = ec.getevent(Some(opts(&[("timeoutMs", JsValue::from(5000))])));
     sim(
         base,
         "/_sim/write?dn=uni/tn-wasm8",
         Some(&tenant_body("wasm8", "x")),
     )
     .await;
-    let ev = JsFuture::from(pending).await.unwrap();
+    let ev = wait(pending).await.unwrap();
     assert_eq!(get(&ev, "type").as_string().as_deref(), Some("mos"));
     let mos = Array::from(&get(&ev, "mos"));
     assert_eq!(
@@ -678,13 +659,7 @@ async fn nxos_flavor_run() {
     let session = login_at(base, "nxos").await;
     let log = Rc::new(Log::default());
     let ec = channel(&session, &log);
-    let sub = subscribe(
-        &ec,
-        ClassQuery::new("l1PhysIf".into(), None).unwrap().into(),
-        &log,
-        true,
-    )
-    .await;
+    let sub = subscribe(&ec, class("l1PhysIf"), &log, true).await;
     assert!(
         sub.subid().parse::<u128>().unwrap() > (1u128 << 63),
         "NX-OS ids exceed 2^63"
@@ -707,13 +682,7 @@ async fn closing_leaves_nothing_running() {
     let session = login_at(base, "apic").await;
     let log = Rc::new(Log::default());
     let ec = channel(&session, &log);
-    let _sub = subscribe(
-        &ec,
-        ClassQuery::new("fvTenant".into(), None).unwrap().into(),
-        &log,
-        false,
-    )
-    .await;
+    let _sub = subscribe(&ec, class("fvTenant"), &log, false).await;
     ec.close();
     let r = ec.resources();
     assert_eq!(get(&r, "sockets").as_f64(), Some(0.0));
@@ -733,11 +702,79 @@ async fn closing_leaves_nothing_running() {
         "nothing fires after close"
     );
     assert!(ec
-        .subscribe(
-            ClassQuery::new("fvTenant".into(), None).unwrap().into(),
-            None
-        )
+        .subscribe(class("fvTenant").unchecked_into(), None)
         .is_err());
     sim(base, "/_sim/delete?dn=uni/tn-wasm9", None).await;
-    JsFuture::from(session.logout()).await.unwrap();
+    wait(session.logout()).await.unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn callbacks_may_call_back_into_the_package() {
+    let _turn = turn().await;
+    let base = apic();
+    let session = login_at(base, "apic").await;
+    let log = Rc::new(Log::default());
+    let ec = Rc::new(channel(&session, &log));
+    let seen: Rc<RefCell<Vec<f64>>> = Rc::default();
+    // onEvent reads the channel's stats and subscribes anew from inside the delivery.
+    let (ec2, seen2) = (Rc::downgrade(&ec), seen.clone());
+    let reenter = Closure::<dyn FnMut(JsValue)>::new(move |_mos: JsValue| {
+        if let Some(ec) = ec2.upgrade() {
+            seen2
+                .borrow_mut()
+                .push(get(&ec.stats(), "frames").as_f64().unwrap_or(-1.0));
+            let _ = ec.subscribe(class("fvBD").unchecked_into(), None);
+        }
+    });
+    let v = wait(
+        ec.subscribe(
+            class("fvTenant").unchecked_into(),
+            Some(opts(&[("onEvent", reenter.as_ref().clone())])),
+        )
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+    let _sub = Subscription::try_from_js_value(v).unwrap();
+    sim(
+        base,
+        "/_sim/write?dn=uni/tn-wasm10",
+        Some(&tenant_body("wasm10", "x")),
+    )
+    .await;
+    until(5000, "the re-entrant callback ran", || {
+        !seen.borrow().is_empty()
+    })
+    .await;
+    assert!(seen.borrow()[0] >= 1.0);
+    until(5000, "the nested subscribe went out", || {
+        get(&ec.stats(), "subscribeRequests")
+            .as_f64()
+            .unwrap_or(0.0)
+            >= 2.0
+    })
+    .await;
+    // Closing from inside a callback is fine too.
+    let ec3 = Rc::downgrade(&ec);
+    let closer = Closure::<dyn FnMut(JsValue)>::new(move |_: JsValue| {
+        if let Some(ec) = ec3.upgrade() {
+            ec.close();
+        }
+    });
+    let v = wait(
+        ec.subscribe(
+            class("fvTenant").unchecked_into(),
+            Some(opts(&[("onEvent", closer.as_ref().clone())])),
+        )
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+    let _sub2 = Subscription::try_from_js_value(v).unwrap();
+    sim(base, "/_sim/delete?dn=uni/tn-wasm10", None).await;
+    until(5000, "closed from a callback", || {
+        get(&ec.resources(), "sockets").as_f64() == Some(0.0)
+    })
+    .await;
+    drop(reenter);
 }

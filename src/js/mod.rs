@@ -5,3 +5,4 @@ pub(crate) mod mo;
 pub(crate) mod options;
 pub mod query;
 pub mod session;
+pub mod types;

@@ -4,6 +4,9 @@
 
 use js_sys::{Array, Object, Reflect};
 use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+
+use super::types::{JsClassQueryOptions, JsQueryOptions};
 
 use super::error::{coded, query_error};
 use crate::protocol::{Format, Query, QueryTarget, RspPropInclude, RspSubtree};
@@ -23,7 +26,11 @@ pub struct DnQuery {
 #[wasm_bindgen]
 impl ClassQuery {
     #[wasm_bindgen(constructor)]
-    pub fn new(class_name: String, options: Option<Object>) -> Result<ClassQuery, JsValue> {
+    pub fn new(
+        class_name: String,
+        options: Option<JsClassQueryOptions>,
+    ) -> Result<ClassQuery, JsValue> {
+        let options: Option<Object> = options.map(JsCast::unchecked_into);
         let mut q = Query::class(class_name);
         if let Some(o) = &options {
             if let Some(scope) = string(o, "under")? {
@@ -55,7 +62,8 @@ impl ClassQuery {
 #[wasm_bindgen]
 impl DnQuery {
     #[wasm_bindgen(constructor)]
-    pub fn new(dn: String, options: Option<Object>) -> Result<DnQuery, JsValue> {
+    pub fn new(dn: String, options: Option<JsQueryOptions>) -> Result<DnQuery, JsValue> {
+        let options: Option<Object> = options.map(JsCast::unchecked_into);
         let mut q = Query::dn(dn);
         apply_options(&mut q, options.as_ref())?;
         Ok(DnQuery { inner: q })

@@ -13,6 +13,11 @@ use wasm_bindgen::JsCast;
 use super::error::{coded, engine_error, set};
 use super::mo::{mos_to_js, store_to_js};
 use super::options::{self, get};
+use super::types::{
+    AnyQuery, EventChannelOptions, GetEventOptions, JsConnectionState, JsResources, JsStats,
+    JsSubscriptionInfo, LoginOptions, MoArray, MoArrayOrNull, PromiseIter, PromisePulled,
+    PromiseSession, PromiseSubscription, PromiseVoid, SubscribeOptions, TokenOptions,
+};
 use crate::engine::{
     ConnectionState, Counters, EngineError, Event, GapReason, Pulled, SubHandle, SubOptions,
     SubState,
@@ -250,6 +255,7 @@ impl Listener for Hub {
                     return;
                 }
                 if let ConnectionState::Failed { reason } = &s {
+                    shell.shutdown();
                     let err = engine_error(reason);
                     if let Some((p, _)) = self.login.borrow_mut().take() {
                         reject(&p, &err);
@@ -341,6 +347,7 @@ impl Listener for Hub {
                 }
             }
             Event::LoggedOut | Event::Closed => {
+                shell.shutdown();
                 let waiters: Vec<Settle> = self.logout.borrow_mut().drain(..).collect();
                 for w in waiters {
                     resolve(&w, &JsValue::UNDEFINED);
@@ -489,14 +496,14 @@ fn start(opts: &Object, adopt: bool) -> Result<Promise, JsValue> {
 impl Session {
     /// Logs in with user and password: `Session.login({ url, user, password, flavor })`.
     /// Resolves once the session is established; rejects with `AUTH_REJECTED` and friends.
-    pub fn login(options: Object) -> Result<Promise, JsValue> {
-        start(&options, false)
+    pub fn login(options: LoginOptions) -> Result<PromiseSession, JsValue> {
+        start(options.unchecked_ref(), false).map(JsCast::unchecked_into)
     }
 
     /// Adopts an existing session: `Session.fromToken({ url, token, urlToken?, devCookie? })`.
     #[wasm_bindgen(js_name = fromToken)]
-    pub fn from_token(options: Object) -> Result<Promise, JsValue> {
-        start(&options, true)
+    pub fn from_token(options: TokenOptions) -> Result<PromiseSession, JsValue> {
+        start(options.unchecked_ref(), true).map(JsCast::unchecked_into)
     }
 
     /// The controller in use (base URL, no credentials).
@@ -520,19 +527,19 @@ impl Session {
 
     /// The connection state: `{ state: "live" | "connecting" | ... }`.
     #[wasm_bindgen(getter)]
-    pub fn state(&self) -> JsValue {
-        state_js(&self.hub.state.borrow())
+    pub fn state(&self) -> JsConnectionState {
+        state_js(&self.hub.state.borrow()).unchecked_into()
     }
 
     /// Logs out (`aaaLogout`), closes the socket and stops every timer.
-    pub fn logout(&self) -> Promise {
+    pub fn logout(&self) -> PromiseVoid {
         if self.shell.is_closed() {
-            return Promise::resolve(&JsValue::UNDEFINED);
+            return Promise::resolve(&JsValue::UNDEFINED).unchecked_into();
         }
         let hub = self.hub.clone();
         let p = new_promise(|s| hub.logout.borrow_mut().push(s));
         self.shell.with_engine(|e, now| e.logout(now));
-        p
+        p.unchecked_into()
     }
 
     /// Closes without logging out.
@@ -565,7 +572,11 @@ fn callback(o: &JsValue, key: &str) -> Result<Option<Function>, JsValue> {
 impl EventChannel {
     /// `new EventChannel(session, { onState, onError, onGap })`.
     #[wasm_bindgen(constructor)]
-    pub fn new(session: &Session, options: Option<Object>) -> Result<EventChannel, JsValue> {
+    pub fn new(
+        session: &Session,
+        options: Option<EventChannelOptions>,
+    ) -> Result<EventChannel, JsValue> {
+        let options: Option<Object> = options.map(JsCast::unchecked_into);
         let hub = session.hub.clone();
         if hub.channel_open.replace(true) {
             return Err(coded(
@@ -587,7 +598,13 @@ impl EventChannel {
     /// Subscribes to a query. Resolves with a `Subscription` once the device accepted it.
     /// Options: `{ onEvent, onGap, store, refreshTimeout }`. Without `onEvent`, events wait in a
     /// bounded queue for `getevent()` or async iteration.
-    pub fn subscribe(&self, query: JsValue, options: Option<Object>) -> Result<Promise, JsValue> {
+    pub fn subscribe(
+        &self,
+        query: AnyQuery,
+        options: Option<SubscribeOptions>,
+    ) -> Result<PromiseSubscription, JsValue> {
+        let query: JsValue = query.into();
+        let options: Option<Object> = options.map(JsCast::unchecked_into);
         let Some(q) = query_of(&query) else {
             return Err(coded(
                 "INVALID_QUERY",
@@ -640,17 +657,18 @@ impl EventChannel {
             );
         });
         self.shell.pump();
-        Ok(promise)
+        Ok(promise.unchecked_into())
     }
 
     /// Waits for the next entry of the pull queue: `{ type: "mos", subscription, mos }` or
     /// `{ type: "gap", subscription, reason }`; `null` after `timeoutMs` (default: wait forever).
-    pub fn getevent(&self, options: Option<Object>) -> Promise {
+    pub fn getevent(&self, options: Option<GetEventOptions>) -> PromisePulled {
+        let options: Option<Object> = options.map(JsCast::unchecked_into);
         if let Some(p) = self.hub.take_pulled(&self.shell, None) {
-            return Promise::resolve(&pulled_js(&p));
+            return Promise::resolve(&pulled_js(&p)).unchecked_into();
         }
         if self.shell.is_closed() {
-            return Promise::resolve(&JsValue::NULL);
+            return Promise::resolve(&JsValue::NULL).unchecked_into();
         }
         let timeout = options
             .as_ref()
@@ -675,10 +693,11 @@ impl EventChannel {
             });
             hub.getevent_waiters.borrow_mut().push_back((s, timer));
         })
+        .unchecked_into()
     }
 
     /// Counters, in total and per subscription.
-    pub fn stats(&self) -> JsValue {
+    pub fn stats(&self) -> JsStats {
         let s = self.shell.read(|e| e.stats());
         let o: JsValue = Object::new().into();
         for (k, v) in [
@@ -701,13 +720,13 @@ impl EventChannel {
             set(&per, &h.0.to_string(), counters_js(c));
         }
         set(&o, "perSubscription", per);
-        o
+        o.unchecked_into()
     }
 
     /// The connection state: `{ state: "live" | ... }`.
     #[wasm_bindgen(getter)]
-    pub fn state(&self) -> JsValue {
-        state_js(&self.hub.state.borrow())
+    pub fn state(&self) -> JsConnectionState {
+        state_js(&self.hub.state.borrow()).unchecked_into()
     }
 
     /// Closes the channel and the session's connection: no timer or listener stays behind.
@@ -718,13 +737,13 @@ impl EventChannel {
 
     /// Resources the channel still holds: `{ sockets, requests, timer }` (for leak checks).
     #[wasm_bindgen(js_name = resources)]
-    pub fn resources(&self) -> JsValue {
+    pub fn resources(&self) -> JsResources {
         let (s, r, t) = self.shell.resources();
         let o: JsValue = Object::new().into();
         set(&o, "sockets", JsValue::from(s as u32));
         set(&o, "requests", JsValue::from(r as u32));
         set(&o, "timer", JsValue::from(t));
-        o
+        o.unchecked_into()
     }
 }
 
@@ -784,19 +803,20 @@ impl Subscription {
 
     /// The snapshot the subscribe returned.
     #[wasm_bindgen(getter)]
-    pub fn initial(&self) -> JsValue {
+    pub fn initial(&self) -> MoArray {
         self.hub
             .subs
             .borrow()
             .get(&self.handle)
             .map(|e| e.initial.clone())
             .unwrap_or_else(|| Array::new().into())
+            .unchecked_into()
     }
 
     /// Refreshes now (it also happens on its own). Resolves when the device confirmed it.
-    pub fn refresh(&self) -> Promise {
+    pub fn refresh(&self) -> PromiseVoid {
         let Some(info) = self.shell.read(|e| e.subscription_info(self.handle)) else {
-            return Promise::reject(&engine_error(&EngineError::UnknownHandle));
+            return Promise::reject(&engine_error(&EngineError::UnknownHandle)).unchecked_into();
         };
         let hub = self.hub.clone();
         let handle = self.handle;
@@ -807,7 +827,7 @@ impl Subscription {
             }
         });
         self.shell.with_engine(|e, now| e.refresh(self.handle, now));
-        p
+        p.unchecked_into()
     }
 
     /// Stops the subscription: no more refreshes, late pushes for it are dropped.
@@ -825,9 +845,9 @@ impl Subscription {
 
     /// `{ subscriptionId, state, nextRefreshAt, expiresAt, lifetimeSecs, counters }` (times are
     /// wall-clock milliseconds).
-    pub fn info(&self) -> JsValue {
+    pub fn info(&self) -> JsSubscriptionInfo {
         let Some(i) = self.shell.read(|e| e.subscription_info(self.handle)) else {
-            return JsValue::NULL;
+            return JsValue::NULL.unchecked_into();
         };
         let o: JsValue = Object::new().into();
         set(
@@ -852,24 +872,25 @@ impl Subscription {
         set(&o, "expiresAt", t(i.expires_at));
         set(&o, "lifetimeSecs", JsValue::from(i.lifetime_secs));
         set(&o, "counters", counters_js(&i.counters));
-        o
+        o.unchecked_into()
     }
 
     /// Store mode: the current objects (`dn → Mo`) as an array.
-    pub fn store(&self) -> JsValue {
+    pub fn store(&self) -> MoArrayOrNull {
         self.shell
             .read(|e| e.store(self.handle).map(store_to_js))
             .unwrap_or(JsValue::NULL)
+            .unchecked_into()
     }
 
     /// Async iteration (`for await (const ev of sub)`) for subscriptions without `onEvent`:
     /// resolves with `{ done, value }` where value is `{ type: "mos", mos }` or `{ type: "gap" }`.
-    pub fn next(&self) -> Promise {
+    pub fn next(&self) -> PromiseIter {
         if !self.hub.subs.borrow().contains_key(&self.handle) || self.shell.is_closed() {
-            return Promise::resolve(&iter_done());
+            return Promise::resolve(&iter_done()).unchecked_into();
         }
         if let Some(p) = self.hub.take_pulled(&self.shell, Some(self.handle)) {
-            return Promise::resolve(&iter_value(pulled_js(&p)));
+            return Promise::resolve(&iter_value(pulled_js(&p))).unchecked_into();
         }
         let hub = self.hub.clone();
         let handle = self.handle;
@@ -878,12 +899,13 @@ impl Subscription {
                 e.iter_waiters.push_back(s);
             }
         })
+        .unchecked_into()
     }
 
     /// Ends async iteration early (`break` in `for await`).
     #[wasm_bindgen(js_name = "return")]
-    pub fn return_(&self) -> Promise {
+    pub fn return_(&self) -> PromiseIter {
         self.close();
-        Promise::resolve(&iter_done())
+        Promise::resolve(&iter_done()).unchecked_into()
     }
 }

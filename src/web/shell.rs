@@ -20,8 +20,8 @@ use super::env::{self, EnvEvent, EnvWatch};
 use super::http::{fetch_text, Exchange, FetchFailure};
 use super::socket::{Socket, SocketEvent};
 use crate::engine::{
-    Action, Config, Engine, Event, HttpRequest, RequestId, SocketId, TokenTransport,
-    TransportFailure,
+    Action, Config, ConnectionState, Engine, Event, HttpRequest, RequestId, SocketId,
+    TokenTransport, TransportFailure,
 };
 
 /// Receives what the engine reports, outside any borrow.
@@ -43,6 +43,14 @@ pub(crate) struct Shell {
     again: Cell<bool>,
     closed: Cell<bool>,
     me: Weak<Shell>,
+}
+
+thread_local! {
+    /// Every shell that is not shut down. A running connection must not stop because the page
+    /// dropped its last reference to the JavaScript objects (their finalizers would otherwise
+    /// free the engine and the stream would end without a word): only `close()`, `logout()` or
+    /// a terminal failure ends it.
+    static LIVE: RefCell<Vec<Rc<Shell>>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Monotonic milliseconds: `performance.now()` where the runtime has it, else `Date.now()`.
@@ -101,6 +109,7 @@ impl Shell {
             shell.engine.borrow_mut().handle_visibility(false, now);
         }
         shell.engine.borrow_mut().handle_wall_clock(wall_ms(), now);
+        LIVE.with(|l| l.borrow_mut().push(shell.clone()));
         shell
     }
 
@@ -140,11 +149,17 @@ impl Shell {
         self.pumping.set(true);
         loop {
             self.again.set(false);
-            while let Some(action) = self.engine.borrow_mut().poll_action() {
+            // Each poll is its own statement so that its borrow ends before the action or the
+            // callback runs (a `while let` would hold it for the whole loop body).
+            loop {
+                let action = self.engine.borrow_mut().poll_action();
+                let Some(action) = action else { break };
                 self.perform(action);
             }
             let listener = self.listener.borrow().clone();
-            while let Some(event) = self.engine.borrow_mut().poll_event() {
+            loop {
+                let event = self.engine.borrow_mut().poll_event();
+                let Some(event) = event else { break };
                 if let Some(l) = &listener {
                     l.on_event(&me, event);
                 }
@@ -301,12 +316,18 @@ impl Shell {
     /// Stops everything: the engine is closed, sockets and listeners are released, no timer
     /// stays armed.
     pub(crate) fn shutdown(&self) {
-        if self.closed.get() {
+        if self.closed.replace(true) {
             return;
         }
-        self.engine.borrow_mut().close(now_ms());
+        let settled = matches!(
+            self.engine.borrow().state(),
+            ConnectionState::Failed { .. } | ConnectionState::Closed
+        );
+        if !settled {
+            self.engine.borrow_mut().close(now_ms());
+        }
+        // Report the last events (the closed state); callbacks may re-enter, shutdown is done.
         self.pump();
-        self.closed.set(true);
         self.timer.borrow_mut().take();
         self.env.borrow_mut().take();
         let socks = std::mem::take(&mut *self.sockets.borrow_mut());
@@ -314,6 +335,17 @@ impl Shell {
         let reqs = std::mem::take(&mut *self.requests.borrow_mut());
         for a in reqs.values() {
             a.abort();
+        }
+        let me: *const Shell = self;
+        // Released after this call returns: the caller may hold the last strong reference.
+        let released = LIVE.with(|l| {
+            let mut l = l.borrow_mut();
+            l.iter()
+                .position(|s| std::ptr::eq(Rc::as_ptr(s), me))
+                .map(|i| l.swap_remove(i))
+        });
+        if let Some(r) = released {
+            wasm_bindgen_futures::spawn_local(async move { drop(r) });
         }
     }
 
