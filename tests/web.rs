@@ -778,3 +778,80 @@ async fn callbacks_may_call_back_into_the_package() {
     .await;
     drop(reenter);
 }
+
+#[wasm_bindgen_test]
+async fn a_device_that_lost_the_socket_answers_405_and_everything_is_rebuilt() {
+    let _turn = turn().await;
+    let base = apic();
+    sim(base, "/_sim/delete?dn=uni/tn-wasm11", None).await;
+    let session = login_at(base, "apic").await;
+    let log = Rc::new(Log::default());
+    let ec = channel(&session, &log);
+    let sub = {
+        let opts = opts(&[
+            ("onEvent", log.cb(|l| &l.events)),
+            ("onGap", log.cb(|l| &l.gaps)),
+            ("store", JsValue::TRUE),
+            ("refreshTimeout", JsValue::from(3)),
+        ]);
+        let v = wait(
+            ec.subscribe(class("fvTenant").unchecked_into(), Some(opts))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+        Subscription::try_from_js_value(v).unwrap()
+    };
+    let first = sub.subid();
+    let sockets_before = get(&sim_get(base, "/_sim/stats").await, "sockets_opened")
+        .as_f64()
+        .unwrap();
+    // The device forgets the socket without closing it: no close event reaches the client.
+    sim(base, "/_sim/drop-sockets?mode=forget", None).await;
+    sim(
+        base,
+        "/_sim/write?dn=uni/tn-wasm11",
+        Some(&tenant_body("wasm11", "unseen")),
+    )
+    .await;
+    until(10_000, "a gap", || !log.gaps.borrow().is_empty()).await;
+    until(10_000, "a new subscription id", || {
+        let id = sub.subid();
+        !id.is_empty() && id != first
+    })
+    .await;
+    until(8000, "the change made while lost, reconciled", || {
+        log.saw("uni/tn-wasm11", "created")
+    })
+    .await;
+    let reasons: Vec<String> = log
+        .gaps
+        .borrow()
+        .iter()
+        .filter_map(|g| get(g, "reason").as_string())
+        .collect();
+    // One interruption, one gap (its reason is what was noticed first: the refresh 400); the
+    // resubscribe met the 405 and the socket was rebuilt within the same gap.
+    assert_eq!(reasons.len(), 1, "{reasons:?}");
+    assert!(
+        reasons[0] == "expired" || reasons[0] == "socket-rebuilt",
+        "{reasons:?}"
+    );
+    let opened = get(&sim_get(base, "/_sim/stats").await, "sockets_opened")
+        .as_f64()
+        .unwrap();
+    assert!(opened > sockets_before, "a new socket was opened");
+    store_matches_truth(&sub, base, "fvTenant").await.unwrap();
+    sim(
+        base,
+        "/_sim/write?dn=uni/tn-wasm11",
+        Some(r#"{"fvTenant":{"attributes":{"descr":"seen"}}}"#),
+    )
+    .await;
+    until(5000, "pushes on the new socket", || {
+        log.saw("uni/tn-wasm11", "modified")
+    })
+    .await;
+    sim(base, "/_sim/delete?dn=uni/tn-wasm11", None).await;
+    ec.close();
+}

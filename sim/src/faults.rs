@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use crate::mit::{Attrs, Mit};
 use crate::render::{envelope, Enc, Node};
 use crate::server::{apply_write, parse_write_body};
-use crate::state::EndReason;
+use crate::state::{DropMode, EndReason};
 use crate::util::parse_query;
 use crate::Sim;
 
@@ -89,8 +89,13 @@ fn dispatch(sim: &Arc<Sim>, what: &str, p: &Params, body: &[u8]) -> Result<Respo
     let now = Instant::now();
     Ok(match what {
         "drop-sockets" => {
-            let graceful = p.get("mode") == Some("close");
-            let n = sim.lock().drop_sockets(p.get("user"), graceful);
+            let mode = match p.get("mode") {
+                None | Some("abort") => DropMode::Abort,
+                Some("close") => DropMode::Close,
+                Some("forget") => DropMode::Forget,
+                Some(_) => return Err(bad("mode must be abort, close or forget")),
+            };
+            let n = sim.lock().drop_sockets(p.get("user"), mode);
             ok(json!({ "ok": true, "dropped": n }))
         }
         "restart" => {

@@ -121,6 +121,14 @@ pub enum EndReason {
     Restart,
 }
 
+/// How `/_sim/drop-sockets` ends a socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DropMode {
+    Abort,
+    Close,
+    Forget,
+}
+
 pub struct State {
     pub flavor: Flavor,
     pub mit: Mit,
@@ -135,6 +143,9 @@ pub struct State {
     throttle: HashMap<IpAddr, Bucket>,
     pub faults: Faults,
     pub counters: Counters,
+    /// Sockets the device "forgot" (`/_sim/drop-sockets?mode=forget`): still open on the wire,
+    /// no longer attached to their session. Released on restart.
+    forgotten: Vec<SockRef>,
     token_rng: StdRng,
     // configuration copied in
     idle: Duration,
@@ -170,6 +181,7 @@ impl State {
             tokens: HashMap::new(),
             dead_tokens: HashMap::new(),
             subs: BTreeMap::new(),
+            forgotten: Vec::new(),
             next_sub: 0,
             next_session: 1,
             next_conn: 1,
@@ -428,8 +440,11 @@ impl State {
             .is_some_and(|k| !k.tx.is_closed())
     }
 
-    /// Close sockets (all, or a user's); sessions stay valid.
-    pub fn drop_sockets(&mut self, user: Option<&str>, graceful: bool) -> usize {
+    /// Close sockets (all, or a user's); sessions stay valid. `mode`: abort (no close frame),
+    /// close (a close frame), or forget: the connection stays open but the device no longer
+    /// knows it, so pushes stop silently and a subscribe answers 405, as after a failover that
+    /// the client did not see.
+    pub fn drop_sockets(&mut self, user: Option<&str>, mode: DropMode) -> usize {
         let mut n = 0;
         let ids: Vec<u64> = self
             .sessions
@@ -440,11 +455,13 @@ impl State {
         for sid in ids {
             if let Some(s) = self.sessions.get_mut(&sid) {
                 if let Some(sock) = s.socket.take() {
-                    let _ = sock.tx.try_send(if graceful {
-                        Out::Close(1001, "going away".into())
-                    } else {
-                        Out::Abort
-                    });
+                    match mode {
+                        DropMode::Abort => drop(sock.tx.try_send(Out::Abort)),
+                        DropMode::Close => {
+                            drop(sock.tx.try_send(Out::Close(1001, "going away".into())))
+                        }
+                        DropMode::Forget => self.forgotten.push(sock),
+                    }
                     n += 1;
                 }
             }
@@ -461,6 +478,9 @@ impl State {
         self.tokens.clear();
         self.dead_tokens.clear();
         self.subs.clear();
+        for sock in self.forgotten.drain(..) {
+            let _ = sock.tx.try_send(Out::Abort);
+        }
         self.throttle.clear();
         self.faults.batch = None;
     }

@@ -48,6 +48,49 @@ async fn drop_sockets_keeps_sessions_but_ends_subscriptions() {
 }
 
 #[tokio::test]
+async fn forgotten_socket_stays_open_while_the_device_answers_405() {
+    let sim = start(cfg(Flavor::Apic)).await;
+    let base = sim.base_url();
+    let c = Client::login(&base).await;
+    let mut ws = c.socket().await;
+    let (_, id) = c.subscribe("/api/class/fvTenant.json").await;
+    assert_eq!(
+        sim_call(&base, "drop-sockets?mode=forget").await["dropped"],
+        1
+    );
+    c.write(
+        "uni/tn-unseen",
+        json!({"fvTenant":{"attributes":{"name":"unseen"}}}),
+    )
+    .await;
+    assert!(
+        ws.quiet(Duration::from_millis(500)).await,
+        "no close and no push: the client cannot tell"
+    );
+    assert_eq!(
+        c.get(&format!("/api/subscriptionRefresh.json?id={id}"))
+            .await
+            .status,
+        400
+    );
+    let r = c.get("/api/class/fvTenant.json?subscription=yes").await;
+    assert_eq!(r.status, 405);
+    assert_eq!(
+        r.text,
+        capture("apic-subscribe-without-socket")["body"]
+            .as_str()
+            .unwrap()
+    );
+    assert_eq!(
+        send(http().post(format!("{base}/_sim/drop-sockets?mode=x")))
+            .await
+            .status,
+        400
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test]
 async fn restart_forgets_sessions_and_can_stay_down() {
     let sim = start(cfg(Flavor::Apic)).await;
     let base = sim.base_url();
