@@ -49,11 +49,14 @@ const subs = new Map(); // handle -> record
 // Start-up: load the package, probe for dme-sim, prefill the form.
 
 ui.url.value = location.origin;
+const params = new URLSearchParams(location.search);
+const askedFlavor = params.get("flavor");
+if (askedFlavor === "apic" || askedFlavor === "nxos") ui.flavor.value = askedFlavor;
 fillClasses();
 ui.flavor.addEventListener("change", fillClasses);
 const ready = loadPackage();
 probeSim(location.origin).then((s) => {
-  if (s && !s.upstream && !session && (s.flavor === "apic" || s.flavor === "nxos")) {
+  if (s && !s.upstream && !session && !askedFlavor && (s.flavor === "apic" || s.flavor === "nxos")) {
     ui.flavor.value = s.flavor;
     fillClasses();
   }
