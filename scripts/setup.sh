@@ -49,12 +49,10 @@ stamp="node_modules/.dme-lock-sha"
 lock_sha=$(sha256sum package-lock.json | awk '{print $1}')
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$lock_sha" ]; then
   say "installing npm packages"
-  # `npm ci` refuses a lock file that lacks optional platform packages its registry does not
-  # carry (deno's non-Linux builds on some mirrors); `npm install` tolerates it and keeps the lock.
   # `npm install` rather than `npm ci`: the lock file records only the platform packages the
-  # registry served here (deno's other-platform binaries are absent), which `npm ci` refuses.
-  npm install --no-audit --no-fund --loglevel=error 2>/dev/null \
-    || npm install --no-audit --no-fund --loglevel=error
+  # registry served here (deno's other-platform binaries are absent), which `npm ci` refuses;
+  # `npm install` installs the locked versions all the same.
+  npm install --no-audit --no-fund --loglevel=error
   sha256sum package-lock.json | awk '{print $1}' > "$stamp"
 fi
 command -v wasm-opt >/dev/null || { echo "wasm-opt missing after npm install" >&2; exit 1; }
