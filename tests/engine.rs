@@ -560,6 +560,7 @@ fn pull_queue_overflow_drops_oldest_and_signals_a_gap() {
     let mut cfg = apic_config(17);
     cfg.queue_capacity = 4;
     let mut sim = Sim::new(cfg, DeviceCfg::apic());
+    sim.drain_pull = false;
     sim.dev
         .objects
         .insert("uni/tn-a".into(), tenant("a", Status::Snapshot));

@@ -70,7 +70,7 @@ const OVERLAP_LIMIT: usize = 4096;
 /// The engine's own deadline for a request exceeds the one it gives the shell by this much, so
 /// the shell's timeout report normally comes first.
 const DEADLINE_GRACE_MS: u64 = 1_000;
-/// A subscription whose subscribe failed without an answer this many times in a row is given up.
+/// A subscription whose subscribe answers could not be read this many times in a row is given up.
 const MAX_SUBSCRIBE_RETRIES: u32 = 8;
 
 struct Session {
@@ -702,6 +702,12 @@ impl Engine {
     pub fn handle_online(&mut self, online: bool, now: u64) {
         let now = self.enter(now);
         self.offline = !online;
+        if !online {
+            let probe = now + self.cfg.backoff_cap_ms;
+            if let Conn::Waiting { at } = &mut self.conn {
+                *at = (*at).max(probe);
+            }
+        }
         if online {
             if let Conn::Waiting { at } = &mut self.conn {
                 *at = (*at).min(now);
@@ -1029,6 +1035,18 @@ impl Engine {
         self.rng.upto(ceiling)
     }
 
+    /// The wait before the next connection attempt. While the runtime says it is offline, only
+    /// a slow probe at the backoff cap: no retry storm against a network that is not there (the
+    /// `online` event retries at once).
+    fn reconnect_delay(&mut self) -> u64 {
+        let d = self.backoff(self.attempt);
+        if self.offline {
+            d.max(self.cfg.backoff_cap_ms)
+        } else {
+            d
+        }
+    }
+
     /// Delay after a 503: at least half of the exponential step, so a throttled device really
     /// gets a pause (full jitter could retry immediately).
     fn throttle(&mut self, now: u64) {
@@ -1239,7 +1257,7 @@ impl Engine {
                 }
             }
         }
-        let d = self.backoff(self.attempt);
+        let d = self.reconnect_delay();
         self.conn = Conn::Waiting { at: now + d };
     }
 
@@ -1295,7 +1313,7 @@ impl Engine {
                 return;
             }
         }
-        let d = self.backoff(self.attempt);
+        let d = self.reconnect_delay();
         self.conn = Conn::Waiting { at: now + d };
     }
 
@@ -1639,7 +1657,10 @@ impl Engine {
             return;
         };
         s.retries += 1;
-        if s.retries > MAX_SUBSCRIBE_RETRIES {
+        // Throttling, 5xx and lost requests are transient: retry for as long as it takes.
+        // Only answers we cannot read at all give up after a while.
+        let unreadable = matches!(err, EngineError::Malformed(_));
+        if unreadable && s.retries > MAX_SUBSCRIBE_RETRIES {
             self.fail_sub(h, err);
             return;
         }
@@ -2094,6 +2115,9 @@ impl Engine {
         if self.socket_up() && !self.heartbeat_out && !self.refresh_sched.is_empty() {
             at(self.last_heard + self.cfg.heartbeat_idle_ms);
         }
+        if self.degraded == Some(DegradedReason::Throttled) {
+            at(self.throttle_until);
+        }
         if let Some(e) = self.early.front() {
             at(e.at + self.cfg.request_timeout_ms);
         }
@@ -2138,7 +2162,7 @@ impl Engine {
             return;
         }
         if let Conn::Waiting { at } = self.conn {
-            if at <= now && !self.offline {
+            if at <= now {
                 self.start_attempt(now);
             }
         }
@@ -2212,6 +2236,10 @@ impl Engine {
                 self.send_heartbeat(now, false);
                 self.pump_refreshes(now);
             }
+        }
+        // A throttling pause that has run out no longer degrades the connection.
+        if self.degraded == Some(DegradedReason::Throttled) && now >= self.throttle_until {
+            self.degraded = None;
         }
         // Early frames nobody claimed.
         while let Some(e) = self.early.front() {

@@ -12,7 +12,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use dme_events::engine::{
-    Action, Auth, Config, Engine, Event, GapReason, HttpRequest, Method, RequestId, SocketId,
+    Action, Auth, Config, Engine, Event, GapReason, HttpRequest, Method, Pulled, RequestId, SocketId,
     SubHandle, TokenTransport, TransportFailure,
 };
 use dme_events::protocol::{BaseUrl, Mo, Query, Status, Target};
@@ -332,7 +332,10 @@ impl Device {
                         }
                         let ratio = (t - s.last_refresh) as f64 / s.lifetime_ms as f64;
                         if ratio > 0.4 && std::env::var("DBG").is_ok() {
-                            eprintln!("late refresh of {id} at {t}: last {} lifetime {}", s.last_refresh, s.lifetime_ms);
+                            eprintln!(
+                                "late refresh of {id} at {t}: last {} lifetime {}",
+                                s.last_refresh, s.lifetime_ms
+                            );
                         }
                         if ratio > self.max_refresh_gap_ratio {
                             self.max_refresh_gap_ratio = ratio;
@@ -592,6 +595,8 @@ pub struct Sim {
     pub subscribe_sends: Vec<u64>,
     pub socket_opens: u64,
     pub store_mode: BTreeSet<SubHandle>,
+    /// Read the pull queue like a consumer (off to let it fill up).
+    pub drain_pull: bool,
     /// Hosts that do not answer (a controller that is down).
     pub dead_hosts: Vec<String>,
 }
@@ -638,6 +643,7 @@ impl Sim {
             socket_opens: 0,
             store_mode: BTreeSet::new(),
             dead_hosts: Vec::new(),
+            drain_pull: true,
         }
     }
 
@@ -656,6 +662,20 @@ impl Sim {
             }
             while let Some(e) = self.engine.poll_event() {
                 any = true;
+                self.check_event(&e);
+                if self.keep_events {
+                    self.events.push((self.now, e));
+                }
+            }
+            while self.drain_pull {
+                let Some(p) = self.engine.next_pulled() else {
+                    break;
+                };
+                any = true;
+                let e = match p {
+                    Pulled::Mos { handle, mos } => Event::Deliver { handle, mos },
+                    Pulled::Gap { handle, reason } => Event::Gap { handle, reason },
+                };
                 self.check_event(&e);
                 if self.keep_events {
                     self.events.push((self.now, e));
@@ -846,6 +866,8 @@ impl Sim {
 
     /// Runs the world until `t`.
     pub fn run_until(&mut self, t: u64) {
+        let mut same = 0u32;
+        let mut last = u64::MAX;
         loop {
             self.pump();
             let te = self.engine.poll_timeout().unwrap_or(u64::MAX);
@@ -865,6 +887,18 @@ impl Sim {
                 let ev = self.queue.remove(&key).unwrap();
                 self.process(ev);
             } else {
+                if te == last {
+                    same += 1;
+                    assert!(
+                        same < 10_000,
+                        "the engine asks for the same wake-up {te} forever (now {}, state {:?})",
+                        self.now,
+                        self.engine.state()
+                    );
+                } else {
+                    same = 0;
+                    last = te;
+                }
                 self.engine.handle_timeout(self.now);
             }
         }
