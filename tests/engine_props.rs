@@ -21,10 +21,19 @@ const CLASSES: [&str; 3] = ["fvTenant", "fvBD", "fvAEPg"];
 #[derive(Clone, Debug)]
 enum Op {
     Advance(u64),
-    Subscribe { class: usize, store: bool, pull: bool },
+    Subscribe {
+        class: usize,
+        store: bool,
+        pull: bool,
+    },
     Unsubscribe(usize),
     Refresh(usize),
-    Change { class: usize, obj: u8, kind: u8, val: u8 },
+    Change {
+        class: usize,
+        obj: u8,
+        kind: u8,
+        val: u8,
+    },
     DropSocket,
     SilentDeath,
     KillSession,
@@ -78,10 +87,13 @@ fn run(ops: Vec<Op>, seed: u64, nxos: bool) -> Result<(), TestCaseError> {
     let (cfg, dev) = if nxos {
         (nxos_config(seed), DeviceCfg::nxos())
     } else {
-        (apic_config(seed), DeviceCfg::apic())
+        // A short hard lifetime, so that make-before-break rotations meet the faults too.
+        let mut dev = DeviceCfg::apic();
+        dev.max_lifetime_secs = Some(1_800);
+        (apic_config(seed), dev)
     };
     let mut sim = Sim::new(cfg, dev);
-    sim.keep_events = false;
+    sim.keep_events = std::env::var("DBG").is_ok();
     let mut handles: Vec<SubHandle> = Vec::new();
     let mut pull_handles: Vec<SubHandle> = Vec::new();
     for op in ops {
@@ -102,6 +114,7 @@ fn run(ops: Vec<Op>, seed: u64, nxos: bool) -> Result<(), TestCaseError> {
             Op::Unsubscribe(i) => {
                 if !handles.is_empty() {
                     let h = handles.remove(i % handles.len());
+                    sim.pump();
                     sim.engine.unsubscribe(h, sim.now);
                     sim.tracks.remove(&h);
                 }
@@ -172,9 +185,22 @@ fn run(ops: Vec<Op>, seed: u64, nxos: bool) -> Result<(), TestCaseError> {
             Op::Visible => sim.engine.handle_visibility(true, sim.now),
             Op::Online => sim.engine.handle_online(true, sim.now),
         }
+        sim.pump();
     }
     // Faults stop; the engine must converge.
     sim.run_for(15 * 60_000);
+    // Let a rotation or resubscribe that happens to be under way finish.
+    for _ in 0..120 {
+        let settled = handles.iter().all(|h| {
+            sim.engine
+                .subscription_info(*h)
+                .is_some_and(|i| i.state == SubState::Active)
+        });
+        if settled && sim.engine.state() == &ConnectionState::Live {
+            break;
+        }
+        sim.run_for(1_000);
+    }
     prop_assert!(
         sim.violations.is_empty(),
         "violations: {:?}",
@@ -186,6 +212,16 @@ fn run(ops: Vec<Op>, seed: u64, nxos: bool) -> Result<(), TestCaseError> {
     prop_assert!(sim.violations.is_empty(), "{:?}", &sim.violations);
     for &h in &handles {
         let info = sim.engine.subscription_info(h).unwrap();
+        if info.state != SubState::Active && sim.keep_events {
+            for (t, e) in sim.events.iter().rev().take(40).rev() {
+                eprintln!("{t}: {e:?}");
+            }
+            eprintln!(
+                "now {} info {info:?} timeout {:?}",
+                sim.now,
+                sim.engine.poll_timeout()
+            );
+        }
         prop_assert_eq!(info.state, SubState::Active, "{:?}", h);
         if let Some(store) = sim.engine.store(h) {
             let class = sim
@@ -199,8 +235,10 @@ fn run(ops: Vec<Op>, seed: u64, nxos: bool) -> Result<(), TestCaseError> {
                 sim.dev.subs[&id].target.clone()
             };
             let truth = sim.dev.truth(&target);
-            let held: BTreeMap<String, _> = store.iter().map(|m| (m.dn.clone(), essence(m))).collect();
-            let want: BTreeMap<String, _> = truth.values().map(|m| (m.dn.clone(), essence(m))).collect();
+            let held: BTreeMap<String, _> =
+                store.iter().map(|m| (m.dn.clone(), essence(m))).collect();
+            let want: BTreeMap<String, _> =
+                truth.values().map(|m| (m.dn.clone(), essence(m))).collect();
             prop_assert_eq!(&held, &want, "store of {:?}", h);
             {
                 let view: BTreeMap<String, _> = sim.tracks[&h]
@@ -229,12 +267,42 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 64, max_shrink_iters: 200, ..ProptestConfig::default() })]
 
     #[test]
-    fn apic_random_interleavings(ops in prop::collection::vec(op(), 1..40), seed in any::<u64>()) {
+    fn apic_random_interleavings(ops in prop::collection::vec(op(), 1..60), seed in any::<u64>()) {
         run(ops, seed, false)?;
     }
 
     #[test]
-    fn nxos_random_interleavings(ops in prop::collection::vec(op(), 1..40), seed in any::<u64>()) {
+    fn nxos_random_interleavings(ops in prop::collection::vec(op(), 1..60), seed in any::<u64>()) {
         run(ops, seed, true)?;
     }
+}
+
+#[test]
+fn regression_subscribing_at_the_end() {
+    use Op::*;
+    let ops = vec![
+        Advance(1),
+        Advance(16747),
+        Advance(87721),
+        Advance(51671),
+        Advance(30202),
+        ThrottleRefresh(28546),
+        ThrottleSubscribe(42380),
+        Advance(19541),
+        Advance(53321),
+        Advance(53724),
+        Advance(39122),
+        Advance(64367),
+        Advance(76833),
+        Subscribe {
+            class: 2,
+            store: false,
+            pull: true,
+        },
+        Advance(88870),
+        ThrottleSubscribe(27713),
+        Advance(62675),
+        Advance(76083),
+    ];
+    run(ops, 1749552840390265312, false).unwrap();
 }

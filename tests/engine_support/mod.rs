@@ -12,8 +12,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use dme_events::engine::{
-    Action, Auth, Config, Engine, Event, GapReason, HttpRequest, Method, Pulled, RequestId, SocketId,
-    SubHandle, TokenTransport, TransportFailure,
+    Action, Auth, Config, Engine, Event, GapReason, HttpRequest, Method, Pulled, RequestId,
+    SocketId, SubHandle, TokenTransport, TransportFailure,
 };
 use dme_events::protocol::{BaseUrl, Mo, Query, Status, Target};
 
@@ -572,6 +572,11 @@ pub struct SubTrack {
     pub failed: bool,
     /// The consumer's view in store mode: first snapshot plus every delivery applied.
     pub view: BTreeMap<String, Mo>,
+    /// Pull-mode subscription: gaps and data come through the pull queue, `Subscribed` through
+    /// the events, so the order between the two is checked by counting.
+    pub pull: bool,
+    pub subs_seen: u64,
+    pub gap_mark: Option<u64>,
 }
 
 pub struct Sim {
@@ -734,6 +739,15 @@ impl Sim {
     }
 
     fn check_event(&mut self, e: &Event) {
+        let pull = match e {
+            Event::Subscribed { handle, .. }
+            | Event::Deliver { handle, .. }
+            | Event::Gap { handle, .. } => self.tracks.get(handle).is_some_and(|t| t.pull),
+            _ => false,
+        };
+        if pull {
+            return self.check_pull_event(e);
+        }
         match e {
             Event::Subscribed {
                 handle, initial, ..
@@ -788,6 +802,50 @@ impl Sim {
             }
             Event::SubscribeFailed { handle, .. } => {
                 self.tracks.entry(*handle).or_default().failed = true;
+            }
+            _ => {}
+        }
+    }
+
+    fn check_pull_event(&mut self, e: &Event) {
+        let now = self.now;
+        match e {
+            Event::Subscribed {
+                handle, initial, ..
+            } => {
+                let t = self.tracks.get_mut(handle).unwrap();
+                if !t.subscribed {
+                    t.view = initial.iter().map(|m| (m.dn.clone(), m.clone())).collect();
+                }
+                t.subscribed = true;
+                t.subs_seen += 1;
+            }
+            Event::Gap { handle, reason } => {
+                // Gap and data share one routing path with event-mode subscriptions, whose order
+                // is checked exactly; here only what the split queues allow.
+                let t = self.tracks.get_mut(handle).unwrap();
+                if t.subs_seen == 0 {
+                    self.violations.push(format!(
+                        "{handle:?}: pulled gap ({reason:?}) before any subscribe at {now}"
+                    ));
+                }
+                t.gap_mark = Some(t.subs_seen);
+                t.gaps.push(*reason);
+            }
+            Event::Deliver { handle, mos } => {
+                let t = self.tracks.get_mut(handle).unwrap();
+                t.gap_mark = None;
+                t.delivered += mos.len() as u64;
+                for m in mos {
+                    match m.status {
+                        Status::Deleted => {
+                            t.view.remove(&m.dn);
+                        }
+                        _ => {
+                            t.view.insert(m.dn.clone(), m.clone());
+                        }
+                    }
+                }
             }
             _ => {}
         }
@@ -942,11 +1000,12 @@ impl Sim {
 
     pub fn subscribe(&mut self, q: Query, opts: dme_events::engine::SubOptions) -> SubHandle {
         let store = opts.store;
+        let pull = opts.pull;
         let h = self.engine.subscribe(q, opts, self.now);
         if store {
             self.store_mode.insert(h);
         }
-        self.tracks.entry(h).or_default();
+        self.tracks.entry(h).or_default().pull = pull;
         self.pump();
         h
     }
