@@ -198,8 +198,10 @@ fn socket_not_found_rebuilds_socket_and_every_subscription() {
 #[test]
 fn throttled_refreshes_back_off_without_expiry() {
     let mut sim = Sim::new(apic_config(6), DeviceCfg::apic());
-    let mut opts = SubOptions::default();
-    opts.refresh_timeout = Some(60);
+    let opts = SubOptions {
+        refresh_timeout: Some(60),
+        ..SubOptions::default()
+    };
     let h = sim.subscribe(Query::class("fvTenant"), opts);
     sim.run_for(MIN);
     sim.dev.faults.throttle_refresh = true;

@@ -77,7 +77,6 @@ struct Session {
     token: String,
     url_token: Option<String>,
     refresh_timeout_ms: u64,
-    started_at: u64,
     /// When the next `aaaRefresh` is due.
     refresh_at: u64,
     /// When the make-before-break rotation starts (APIC with `maximumLifetimeSeconds`).
@@ -307,7 +306,6 @@ impl Engine {
                 token: token.clone(),
                 url_token: url_token.clone().filter(|u| !u.is_empty()),
                 refresh_timeout_ms: crate::protocol::DEFAULT_REFRESH_TIMEOUT_SECS * 1000,
-                started_at: now,
                 refresh_at: u64::MAX,
                 rotate_at: None,
                 info: SessionInfo {
@@ -1217,7 +1215,6 @@ impl Engine {
             token: info.token,
             url_token,
             refresh_timeout_ms,
-            started_at: sent_at,
             refresh_at: now + interval,
             rotate_at,
             info: sinfo.clone(),
