@@ -147,6 +147,8 @@ struct Sub {
     opts: SubOptions,
     state: SubState,
     device_id: Option<String>,
+    /// The full refresh URL for `device_id`, built once per subscribe.
+    refresh_url: Option<String>,
     /// During a rotation: the id on the retiring socket, still routed until the new one is up.
     old_id: Option<String>,
     req: Option<RequestId>,
@@ -433,6 +435,7 @@ impl Engine {
             opts,
             state: SubState::Pending,
             device_id: None,
+            refresh_url: None,
             old_id: None,
             req: None,
             lifetime_ms,
@@ -573,7 +576,15 @@ impl Engine {
                 self.on_subscribe(p, handle, timeout, parse_query(status, &body), now)
             }
             Req::Refresh { handle, .. } => {
-                self.on_refresh(p, handle, parse_refresh(status, &body), now)
+                // The hottest answer of a long session: a 2xx without an error object cannot
+                // be anything but success, so only the others are parsed.
+                let plain_ok = (200..300).contains(&status) && !body.contains("error");
+                let r = if plain_ok {
+                    Ok(())
+                } else {
+                    parse_refresh(status, &body)
+                };
+                self.on_refresh(p, handle, r, now)
             }
             Req::Logout => self.finish_logout(),
         }
@@ -793,9 +804,21 @@ impl Engine {
         req: Req,
         with_token: bool,
     ) -> RequestId {
+        let url = self.base().http(path);
+        self.send_to(now, method, url, body, req, with_token)
+    }
+
+    fn send_to(
+        &mut self,
+        now: u64,
+        method: Method,
+        url: String,
+        body: Option<String>,
+        req: Req,
+        with_token: bool,
+    ) -> RequestId {
         let id = RequestId(self.fresh());
         let headers = self.headers(with_token);
-        let url = self.base().http(path);
         let deadline = now + self.cfg.request_timeout_ms + DEADLINE_GRACE_MS;
         self.actions.push_back(Action::Http(HttpRequest {
             id,
@@ -884,6 +907,7 @@ impl Engine {
         let req = s.req.take();
         let was_subscribing = s.state == SubState::Subscribing;
         if forget_ids {
+            s.refresh_url = None;
             if let Some(id) = s.device_id.take() {
                 self.ids.remove(&id);
             }
@@ -1760,12 +1784,26 @@ impl Engine {
         sent_at: u64,
         now: u64,
     ) {
+        let Some(refresh_url) = subscription_refresh_path(&id).map(|p| self.base().http(&p))
+        else {
+            // An id that is not a decimal string could never be refreshed.
+            self.fail_sub(
+                h,
+                MalformedError {
+                    what: "subscribe response",
+                    detail: "subscriptionId is not a decimal id".to_owned(),
+                }
+                .into(),
+            );
+            return;
+        };
         let lifetime_ms =
             u64::from(timeout.unwrap_or(self.cfg.flavor.default_lifetime_secs())) * 1000;
         let interval = self.refresh_interval(lifetime_ms);
         let reason = self.subs[&h].reason;
         self.gap(h, reason);
         let s = self.subs.get_mut(&h).unwrap();
+        s.refresh_url = Some(refresh_url);
         if let Some(old) = s.old_id.take() {
             self.ids.remove(&old);
         }
@@ -2321,14 +2359,14 @@ impl Engine {
             if s.state != SubState::Active || s.req.is_some() {
                 continue;
             }
-            let Some(path) = s.device_id.as_deref().and_then(subscription_refresh_path) else {
+            let Some(url) = s.refresh_url.clone() else {
                 continue;
             };
             self.stats.refresh_requests += 1;
-            let id = self.send(
+            let id = self.send_to(
                 now,
                 Method::Get,
-                &path,
+                url,
                 None,
                 Req::Refresh {
                     handle: h,

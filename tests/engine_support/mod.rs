@@ -701,9 +701,10 @@ impl Sim {
                         self.stale_token_requests += 1;
                     }
                 }
-                if req.url.contains("subscriptionRefresh") {
+                let path = req.url.get(HOST.len()..).unwrap_or("");
+                if path.starts_with("/api/subscriptionRefresh") {
                     self.refresh_sends.push(self.now);
-                } else if req.url.contains("subscription=yes") {
+                } else if path.ends_with("subscription=yes") {
                     self.subscribe_sends.push(self.now);
                 }
                 let dead = self
@@ -873,7 +874,9 @@ impl Sim {
                 }
                 if status == 200 {
                     if let Some(r) = &req {
-                        if r.url.contains("aaaLogin") || r.url.contains("aaaRefresh") {
+                        let path = r.url.get(HOST.len()..).unwrap_or("");
+                        if path.starts_with("/api/aaaLogin") || path.starts_with("/api/aaaRefresh")
+                        {
                             if let Some(tok) = body
                                 .split("\"token\":\"")
                                 .nth(1)
