@@ -47,7 +47,7 @@ tests() {
 check fmt cargo fmt --all --check
 check clippy-native cargo clippy --workspace --all-targets --locked -- -D warnings
 check clippy-wasm32 cargo clippy -p dme-events --all-targets --target wasm32-unknown-unknown --locked -- -D warnings
-tests native cargo test --workspace --locked
+tests native cargo test --workspace --locked --no-fail-fast
 # Browser tests run against real simulators on loopback (they stop by themselves, and on exit).
 SIM_PIDS=()
 cleanup() { for p in "${SIM_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; }
@@ -70,7 +70,7 @@ if cargo build -p dme-sim --locked >"$LOGDIR/sim-build.log" 2>&1 \
   && start_sim apic --flavor apic "${SIM_FLAGS[@]}" && DME_SIM_URL="$SIM_URL" \
   && start_sim nxos --flavor nxos "${SIM_FLAGS[@]}" && DME_SIM_NXOS_URL="$SIM_URL"; then
   export DME_SIM_URL DME_SIM_NXOS_URL
-  tests browser wasm-pack test --headless --chrome --chromedriver "$CHROMEDRIVER" . -- --locked
+  tests browser wasm-pack test --headless --chrome --chromedriver "$CHROMEDRIVER" . --locked
   # The built npm package outside the browser.
   check package-build bash scripts/build-pkg.sh
   check runtime-node node --experimental-websocket tests/runtimes/smoke.mjs "$ROOT/pkg/node.js" "$DME_SIM_URL"
