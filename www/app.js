@@ -95,7 +95,13 @@ ui.form.addEventListener("submit", async (e) => {
   const flavor = ui.flavor.value;
   try {
     await ready;
-    session = await pkg.Session.login({ url, user: ui.user.value, password: ui.password.value, flavor });
+    // The package waits up to 60 s between attempts by default (kind to a struggling fabric); the
+    // demo caps it lower so a visitor sees the recovery within seconds.
+    const cap = Number($("#backoff-cap").value);
+    session = await pkg.Session.login({
+      url, user: ui.user.value, password: ui.password.value, flavor,
+      ...(cap > 0 ? { backoffCapMs: cap * 1000 } : {}),
+    });
     ec = new pkg.EventChannel(session, {
       onState: (s) => onState(s),
       onError: (err) => table.push({ kind: "sys", level: "error", tag: err.code || "error", text: err.message }),
@@ -132,15 +138,16 @@ ui.disconnect.addEventListener("click", async () => {
   for (const rec of subs.values()) rec.li.remove();
   subs.clear();
   objects.clear();
-  channel?.close();
   showFaults(null);
   ui.disconnect.disabled = true;
   ui.subscribe.disabled = true;
+  // Log out first: once the channel is closed, logout() no longer reaches the device.
   try {
     await s?.logout();
   } catch (err) {
     table.push({ kind: "sys", level: "error", tag: err.code || "error", text: `logout: ${err.message}` });
   }
+  channel?.close();
   table.push({ kind: "sys", level: "state", tag: "session", text: "logged out" });
   renderState({ state: "idle" });
   setContent(ui.device);
@@ -149,7 +156,7 @@ ui.disconnect.addEventListener("click", async () => {
 });
 
 function setFormBusy(connected) {
-  for (const el of [ui.url, ui.user, ui.password, ui.flavor, ui.connect]) el.disabled = connected;
+  for (const el of [ui.url, ui.user, ui.password, ui.flavor, ui.connect, $("#backoff-cap")]) el.disabled = connected;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -248,6 +255,12 @@ async function addSubscription({ kind, target, store, options, refreshTimeout })
 
 function onMos(rec, mos) {
   spark.add(mos.length);
+  if (mos.length > 0 && mos.every((mo) => !mo.status)) {
+    // A subscription without store mode re-read its snapshot after a gap: one line, not a flood.
+    table.push({ kind: "sys", level: "info", tag: "snapshot",
+      text: `#${rec.handle} ${rec.label}: fresh snapshot of ${mos.length} objects after the gap` });
+    return;
+  }
   for (const mo of mos) {
     const prev = rec.store ? objects.prev(rec.handle, mo.dn) : undefined;
     table.push({ kind: "mo", sub: rec, mo, changes: changesOf(mo, prev) });
@@ -366,9 +379,9 @@ const FAULTS = {
   drop: { text: "dropped the WebSocket", run: () => simPost("drop-sockets?mode=abort") },
   expire: { text: "expired the session (403 Token timeout)", run: () => simPost("expire-session") },
   storm: {
-    text: "503 storm: the next 8 requests answer 503, and the socket drops",
+    text: "503 storm: the next 6 requests answer 503, and the socket drops",
     run: async () => {
-      await simPost("fail-503?n=8");
+      await simPost("fail-503?n=6");
       await simPost("drop-sockets?mode=abort");
     },
   },

@@ -88,7 +88,7 @@ export class EventTable {
         changes.appendChild(
           h("span", { className: "chg" },
             h("span", { className: "k" }, c.k),
-            c.old !== undefined ? [h("span", { className: "old" }, c.old), h("span", { className: "arrow" }, " → ")] : "=",
+            c.old !== undefined ? [" ", h("span", { className: "old" }, c.old), h("span", { className: "arrow" }, " → ")] : "=",
             h("span", { className: "v" }, c.v)),
         );
       }
@@ -113,7 +113,7 @@ export class EventTable {
         h("td", { colSpan: 5 }, h("span", { className: "badge gap" }, "gap"), " ", text));
       tr.dmeText = `gap ${text}`.toLowerCase();
     } else {
-      tr = h("tr", { className: `marker sys ${e.level || ""}` },
+      tr = h("tr", { className: `marker sys lvl-${e.level || "info"}` },
         h("td", { className: "time" }, clock(e.t)),
         h("td", { colSpan: 5 }, h("span", { className: `badge ${e.level || "info"}` }, e.tag || "info"), " ", e.text));
       tr.dmeText = `${e.tag} ${e.text}`.toLowerCase();
