@@ -83,7 +83,10 @@ fn apic_day_with_1000_subscriptions() {
     assert_eq!(sim.dev.lapsed_refreshes, 0);
     assert_eq!(sim.dev.unknown_refreshes, 0);
     assert_eq!(st.total.expiries, 0);
-    assert!(sim.dev.max_refresh_gap_ratio < 0.5, "refresh spacing");
+    assert!(
+        sim.dev.max_refresh_gap_ratio < 1.0 / 3.0,
+        "refresh spacing: never later than a third of the lifetime"
+    );
     assert!(
         sim.dev.refreshes > 250_000,
         "1000 subs refreshed every ~5 min"
@@ -522,20 +525,23 @@ fn rotation_overlap_is_deduplicated() {
     let mut dev = DeviceCfg::apic();
     dev.max_lifetime_secs = Some(2 * 3600);
     let mut sim = Sim::new(apic_config(16), dev);
+    sim.push_latency = Some(1);
     sim.dev
         .objects
         .insert("uni/tn-a".into(), tenant("a", Status::Snapshot));
     let h = sim.subscribe(Query::class("fvTenant"), SubOptions::default());
     sim.run_for(MIN);
-    // Change every 10 ms across the whole rotation window.
+    let rotates_at = sim.engine.session_info().unwrap().rotates_at.unwrap();
+    assert!(rotates_at < 2 * HOUR && rotates_at > HOUR + 50 * MIN);
+    // A change every 10 s, then every 1 ms across the rotation window.
     let mut n = 0;
-    while sim.engine.stats().session_rotations == 0 && sim.now < 3 * HOUR {
+    while sim.now < rotates_at + 3 * SEC {
         n += 1;
         sim.change(tenant("a", Status::Modified).with("descr", format!("v{n}")));
-        let step = if sim.now > HOUR + 30 * MIN {
-            10
+        let step = if sim.now + SEC >= rotates_at {
+            1
         } else {
-            10 * SEC
+            (rotates_at - SEC - sim.now).clamp(10, 10 * SEC)
         };
         sim.run_for(step);
     }
@@ -554,6 +560,11 @@ fn rotation_overlap_is_deduplicated() {
     let dups: Vec<_> = seen.iter().filter(|(_, c)| **c > 1).collect();
     assert!(dups.is_empty(), "duplicates across the rotation: {dups:?}");
     assert_eq!(sim.gaps(h), vec![GapReason::Rotation]);
+    let drops = sim.engine.stats().per_subscription[&h].drops;
+    assert!(
+        drops >= 1,
+        "the overlap really happened and was filtered: {drops}"
+    );
     assert_clean(&sim);
 }
 
@@ -880,4 +891,53 @@ fn a_stale_token_403_is_retried_not_escalated() {
         .contains(&("Cookie".into(), "APIC-cookie=T2".into())));
     assert_eq!(e.subscription_info(h).unwrap().state, SubState::Active);
     assert_eq!(e.stats().logins, 1);
+}
+
+#[test]
+fn per_subscription_refresh_timeout_override_and_opt_out() {
+    let mut sim = Sim::new(apic_config(25), DeviceCfg::apic());
+    let long = sim.subscribe(
+        Query::class("fvTenant"),
+        SubOptions {
+            refresh_timeout: Some(1800),
+            ..SubOptions::default()
+        },
+    );
+    let short = sim.subscribe(
+        Query::class("fvBD"),
+        SubOptions {
+            no_refresh_timeout: true,
+            ..SubOptions::default()
+        },
+    );
+    sim.run_for(30 * MIN);
+    assert_eq!(
+        sim.engine.subscription_info(long).unwrap().lifetime_secs,
+        1800
+    );
+    assert_eq!(
+        sim.engine.subscription_info(short).unwrap().lifetime_secs,
+        60
+    );
+    assert_eq!(sim.subscribe_sends.len(), 2);
+    assert_eq!(sim.dev.lapsed_refreshes, 0);
+    assert!(sim.dev.max_refresh_gap_ratio < 1.0 / 3.0);
+    assert_clean(&sim);
+}
+
+#[test]
+fn unsubscribe_stops_refreshing() {
+    let mut sim = Sim::new(apic_config(26), DeviceCfg::apic());
+    let h = sim.subscribe(Query::class("fvTenant"), SubOptions::default());
+    sim.run_for(MIN);
+    assert!(sim.engine.unsubscribe(h, sim.now));
+    let before = sim.refresh_sends.len();
+    sim.run_for(HOUR);
+    assert_eq!(sim.refresh_sends.len(), before);
+    assert!(
+        sim.dev.subs.values().all(|s| s.expires_at < sim.now),
+        "the device let it lapse"
+    );
+    assert!(sim.engine.subscription_info(h).is_none());
+    assert!(!sim.engine.unsubscribe(h, sim.now));
 }

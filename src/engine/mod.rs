@@ -316,6 +316,7 @@ impl Engine {
                     node: None,
                     refresh_timeout_secs: crate::protocol::DEFAULT_REFRESH_TIMEOUT_SECS,
                     maximum_lifetime_secs: None,
+                    rotates_at: None,
                     url: e.base().to_string(),
                 },
             });
@@ -500,6 +501,7 @@ impl Engine {
             self.retired.add(&s.counters);
         }
         self.pull_overflow.remove(&handle);
+        self.check_rotation_done();
         self.drive(now);
         true
     }
@@ -1233,6 +1235,7 @@ impl Engine {
             node: info.node.clone(),
             refresh_timeout_secs: info.refresh_timeout_secs,
             maximum_lifetime_secs: info.maximum_lifetime_secs,
+            rotates_at: rotate_at,
             url: self.base().to_string(),
         };
         self.session = Some(Session {
@@ -1784,8 +1787,7 @@ impl Engine {
         sent_at: u64,
         now: u64,
     ) {
-        let Some(refresh_url) = subscription_refresh_path(&id).map(|p| self.base().http(&p))
-        else {
+        let Some(refresh_url) = subscription_refresh_path(&id).map(|p| self.base().http(&p)) else {
             // An id that is not a decimal string could never be refreshed.
             self.fail_sub(
                 h,

@@ -168,6 +168,9 @@ pub struct SessionInfo {
     pub node: Option<String>,
     pub refresh_timeout_secs: u64,
     pub maximum_lifetime_secs: Option<u64>,
+    /// When (engine time, ms) the engine will replace this session with a new one
+    /// (make-before-break), if it has a hard lifetime and the engine has a password.
+    pub rotates_at: Option<u64>,
     /// The controller this session lives on (base URL, no credentials).
     pub url: String,
 }

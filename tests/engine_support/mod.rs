@@ -600,6 +600,9 @@ pub struct Sim {
     pub subscribe_sends: Vec<u64>,
     pub socket_opens: u64,
     pub store_mode: BTreeSet<SubHandle>,
+    /// Device-to-client delay of pushes (default half the HTTP round trip). Shorter than the
+    /// HTTP path, a push for a new subscription can beat the subscribe's answer.
+    pub push_latency: Option<u64>,
     /// Read the pull queue like a consumer (off to let it fill up).
     pub drain_pull: bool,
     /// Hosts that do not answer (a controller that is down).
@@ -649,6 +652,7 @@ impl Sim {
             store_mode: BTreeSet::new(),
             dead_hosts: Vec::new(),
             drain_pull: true,
+            push_latency: None,
         }
     }
 
@@ -976,7 +980,7 @@ impl Sim {
         let frames = self.dev.change(mo, self.now);
         for (sock, text) in frames {
             if self.open_socks.contains(&sock) {
-                let at = self.now + self.latency / 2;
+                let at = self.now + self.push_latency.unwrap_or(self.latency / 2);
                 self.push(at, Ev::SockMsg(sock, text));
             }
         }
