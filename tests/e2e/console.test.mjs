@@ -188,7 +188,7 @@ test("screenshot of the console (artifact)", async () => {
   // A recent recovery in view: gap markers and state changes among the events.
   await page.click('#faults-panel button[data-fault="drop"]');
   await allActive();
-  await sleep(2500);
+  await sleep(400);
   await page.locator("#objects tbody tr").first().click();
   await page.evaluate(() => document.querySelector(".side").scrollTo(0, 0));
   const file = join(ARTIFACTS, "console.png");

@@ -1,0 +1,14 @@
+import { join } from "node:path";
+import { ROOT, startSim, launchBrowser, sleep } from "./lib.mjs";
+const sim = await startSim(["--flavor", "apic", "--churn", "0", "--throttle", "0", "--www", join(ROOT, "www"), "--pkg", join(ROOT, "pkg")]);
+const browser = await launchBrowser();
+const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
+page.on("pageerror", (e) => console.log("pageerror", e.message));
+await page.goto(sim.url);
+await page.click("#connect");
+await page.waitForSelector('#state[data-state="live"]');
+await sleep(1500);
+await page.fill("#filter", "tn-e2e1");
+await sleep(300);
+console.log(await page.$$eval("#events tbody tr", (trs) => trs.map((t) => [t.hidden, t.dmeText, getComputedStyle(t).display])));
+await browser.close(); await sim.stop(); process.exit(0);
