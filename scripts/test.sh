@@ -75,6 +75,11 @@ if cargo build -p dme-sim --locked >"$LOGDIR/sim-build.log" 2>&1 \
   check package-build bash scripts/build-pkg.sh
   check runtime-node node --experimental-websocket tests/runtimes/smoke.mjs "$ROOT/pkg/node.js" "$DME_SIM_URL"
   check runtime-deno deno run --allow-net --allow-read tests/runtimes/smoke.mjs "file://$ROOT/pkg/index.js" "$DME_SIM_URL"
+  # End to end: the live console (www/) in Chromium against its own dme-sim (screenshot in
+  # target/e2e-artifacts/), and the npm package packed, installed offline into a fresh project and
+  # used from Node.js, an esbuild bundle in Chromium and Deno.
+  tests e2e-console node tests/e2e/console.test.mjs
+  tests e2e-package node tests/e2e/package.test.mjs
 else
   cat "$LOGDIR/sim-build.log"; failed=$((failed + 1)); failed_steps+=("browser (no simulator)")
 fi
