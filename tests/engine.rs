@@ -941,3 +941,62 @@ fn unsubscribe_stops_refreshing() {
     assert!(sim.engine.subscription_info(h).is_none());
     assert!(!sim.engine.unsubscribe(h, sim.now));
 }
+
+#[test]
+fn a_frozen_tab_catches_up_when_visible_again() {
+    let mut sim = Sim::new(apic_config(27), DeviceCfg::apic());
+    for _ in 0..20 {
+        sim.subscribe(Query::class("fvTenant"), SubOptions::default());
+    }
+    sim.run_for(10 * MIN);
+    let _ = sim.engine.poll_timeout();
+    // A background tab: no timer fires for four minutes.
+    sim.now += 4 * MIN;
+    let sends = sim.refresh_sends.len();
+    let aaa = sim.dev.aaa_refreshes;
+    sim.engine.handle_visibility(true, sim.now);
+    sim.run_for(5 * SEC);
+    assert!(
+        sim.refresh_sends.len() > sends,
+        "overdue refreshes went out at once"
+    );
+    assert!(
+        sim.dev.aaa_refreshes > aaa,
+        "the overdue session refresh too"
+    );
+    assert!(
+        sim.max_refreshes_in_window(1_000) <= 5,
+        "still within the cap"
+    );
+    sim.run_for(HOUR);
+    assert_eq!(sim.dev.lapsed_refreshes, 0);
+    assert!(sim.engine.stats().heartbeats >= 1);
+    assert!(live(&sim));
+    assert_clean(&sim);
+}
+
+#[test]
+fn a_wall_clock_jump_triggers_verification() {
+    let mut cfg = apic_config(28);
+    cfg.heartbeat_idle_ms = 10 * MIN;
+    let mut sim = Sim::new(cfg, DeviceCfg::apic());
+    sim.subscribe(Query::class("fvTenant"), SubOptions::default());
+    sim.run_for(MIN);
+    sim.engine.handle_wall_clock(1_700_000_000_000, sim.now);
+    let before = sim.engine.stats().heartbeats;
+    sim.engine
+        .handle_wall_clock(1_700_000_000_000 + 5_000, sim.now + 5_000);
+    assert_eq!(sim.engine.stats().heartbeats, before, "no jump");
+    sim.engine
+        .handle_wall_clock(1_700_000_000_000 + 3_600_000, sim.now + 6_000);
+    assert_eq!(sim.engine.stats().heartbeats, before + 1, "jump: verify");
+    assert!(matches!(
+        sim.engine.state(),
+        ConnectionState::Degraded {
+            reason: dme_events::engine::DegradedReason::Verifying
+        }
+    ));
+    sim.run_for(MIN);
+    assert!(live(&sim), "the verification succeeded");
+    assert_clean(&sim);
+}

@@ -18,6 +18,26 @@
 //!
 //! [`Engine::new`] starts the first login (or the verification of an adopted token) at once.
 //!
+//! The surface, in one place:
+//! - construction: [`Engine::new`]`(`[`Config`]`, now)` ([`Config::apic`] / [`Config::nxos`],
+//!   [`Auth::Password`] / [`Auth::Token`], [`TokenTransport`]);
+//! - commands: [`Engine::subscribe`] → [`SubHandle`], [`Engine::refresh`],
+//!   [`Engine::unsubscribe`], [`Engine::logout`], [`Engine::close`];
+//! - I/O inputs: [`Engine::handle_http_response`], [`Engine::handle_http_failure`],
+//!   [`Engine::handle_socket_open`], [`Engine::handle_socket_message`],
+//!   [`Engine::handle_socket_closed`], [`Engine::handle_timeout`], [`Engine::handle_visibility`],
+//!   [`Engine::handle_online`], [`Engine::handle_wall_clock`];
+//! - outputs: [`Engine::poll_action`] ([`Action`]), [`Engine::poll_event`] ([`Event`]),
+//!   [`Engine::poll_timeout`], [`Engine::next_pulled`] ([`Pulled`], the bounded pull queue);
+//! - inspection: [`Engine::state`], [`Engine::stats`], [`Engine::subscription_info`],
+//!   [`Engine::store`], [`Engine::session_info`], [`Engine::handles`], [`Engine::current_url`].
+//!
+//! Events for one subscription come in this order: `Subscribed` (with the snapshot), then
+//! `Deliver`s; on any disruption exactly one `Gap`, then (after the resubscribe) `Subscribed` with
+//! the new id and, in store mode, one `Deliver` with the reconciliation; then `Deliver`s again.
+//! A resubscribe without a gap never happens, and no data arrives between a gap and the next
+//! `Subscribed`.
+//!
 //! What the engine decides, and why (each rule is documented where it is implemented):
 //! - Session: `aaaRefresh` at 40-50 % of `refreshTimeoutSeconds`; a new login, socket and
 //!   resubscribe before `maximumLifetimeSeconds` (make-before-break); re-login on a token
