@@ -154,7 +154,9 @@ fn run(ops: Vec<Op>, seed: u64, nxos: bool) -> Result<(), TestCaseError> {
                 }
             }
             Op::ExpireOne(i) => {
-                if let Some(id) = sim.dev.subs.keys().nth(i).cloned() {
+                let mut ids: Vec<String> = sim.dev.subs.keys().cloned().collect();
+                ids.sort();
+                if let Some(id) = ids.get(i).cloned() {
                     sim.dev.subs.remove(&id);
                 }
             }

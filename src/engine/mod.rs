@@ -150,7 +150,6 @@ enum Req {
 struct Pending {
     req: Req,
     sent_at: u64,
-    deadline: u64,
     /// Which token the request carried: a 403 for a token that has since been replaced is a
     /// race with `aaaRefresh`, not a dead session.
     epoch: u64,
@@ -227,7 +226,9 @@ pub struct Engine {
     session_refresh_failures: u32,
 
     pending: BTreeMap<RequestId, Pending>,
-    deadlines: BTreeSet<(u64, RequestId)>,
+    /// Request deadlines in send order. Every request gets the same timeout and time only moves
+    /// forward, so this is sorted by construction; answered requests are skipped lazily.
+    deadlines: VecDeque<(u64, RequestId)>,
 
     subs: BTreeMap<SubHandle, Sub>,
     ids: HashMap<String, SubHandle>,
@@ -291,7 +292,7 @@ impl Engine {
             session_refresh_req: None,
             session_refresh_failures: 0,
             pending: BTreeMap::new(),
-            deadlines: BTreeSet::new(),
+            deadlines: VecDeque::new(),
             subs: BTreeMap::new(),
             ids: HashMap::new(),
             to_subscribe: BTreeSet::new(),
@@ -855,17 +856,21 @@ impl Engine {
             Pending {
                 req,
                 sent_at: now,
-                deadline,
                 epoch: self.epoch,
             },
         );
-        self.deadlines.insert((deadline, id));
+        self.deadlines.push_back((deadline, id));
         id
     }
 
     fn take_pending(&mut self, id: RequestId) -> Option<Pending> {
         let p = self.pending.remove(&id)?;
-        self.deadlines.remove(&(p.deadline, id));
+        while let Some(&(_, front)) = self.deadlines.front() {
+            if self.pending.contains_key(&front) {
+                break;
+            }
+            self.deadlines.pop_front();
+        }
         Some(p)
     }
 
@@ -2136,7 +2141,7 @@ impl Engine {
         }
         let mut t: Option<u64> = None;
         let mut at = |x: u64| t = Some(t.map_or(x, |y| y.min(x)));
-        if let Some((d, _)) = self.deadlines.first() {
+        if let Some((d, _)) = self.deadlines.front() {
             at(*d);
         }
         if self.conn == Conn::LoggingOut {
@@ -2187,14 +2192,12 @@ impl Engine {
             return;
         }
         // Requests the shell never answered.
-        while let Some(&(t, id)) = self.deadlines.first() {
+        while let Some(&(t, id)) = self.deadlines.front() {
             if t > now {
                 break;
             }
-            self.deadlines.remove(&(t, id));
+            self.deadlines.pop_front();
             if self.pending.contains_key(&id) {
-                // Put the deadline back so on_http_failure's take_pending finds it consistent.
-                self.deadlines.insert((t, id));
                 self.actions.push_back(Action::CancelHttp(id));
                 self.on_http_failure(id, TransportFailure::Timeout, now);
             }

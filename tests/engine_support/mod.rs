@@ -94,7 +94,8 @@ pub struct Device {
     pub cfg: DeviceCfg,
     pub sessions: BTreeMap<u64, DevSession>,
     pub tokens: HashMap<String, u64>,
-    pub subs: BTreeMap<String, DevSub>,
+    /// By id. A hash map for speed; everything that iterates it sorts first.
+    pub subs: HashMap<String, DevSub>,
     pub objects: BTreeMap<String, Mo>,
     /// Sockets open at the device, by engine socket id, with their session.
     pub sockets: BTreeMap<SocketId, u64>,
@@ -126,7 +127,7 @@ impl Device {
             cfg,
             sessions: BTreeMap::new(),
             tokens: HashMap::new(),
-            subs: BTreeMap::new(),
+            subs: HashMap::new(),
             objects: BTreeMap::new(),
             sockets: BTreeMap::new(),
             next_session: 1,
@@ -497,6 +498,9 @@ impl Device {
             if let Some(sock) = self.sessions.get(&s.session).and_then(|x| x.socket) {
                 per_sock.entry(sock).or_default().push(id.clone());
             }
+        }
+        for ids in per_sock.values_mut() {
+            ids.sort();
         }
         let status = entry.status.as_str();
         per_sock
