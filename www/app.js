@@ -1,7 +1,7 @@
 // dme-events live console: wires the package (served same-origin at /pkg/) to the page.
 // Device data only ever reaches the DOM as text (see dom.js).
 import { h, $, setContent, duration, compact } from "./dom.js";
-import { EventTable, changesOf } from "./events.js";
+import { EventTable, changesOf, NOISE } from "./events.js";
 import { ObjectView } from "./objects.js";
 import { Sparkline } from "./sparkline.js";
 
@@ -261,9 +261,21 @@ function onMos(rec, mos) {
       text: `#${rec.handle} ${rec.label}: fresh snapshot of ${mos.length} objects after the gap` });
     return;
   }
+  let bookkeeping = 0;
   for (const mo of mos) {
     const prev = rec.store ? objects.prev(rec.handle, mo.dn) : undefined;
-    table.push({ kind: "mo", sub: rec, mo, changes: changesOf(mo, prev) });
+    const changes = changesOf(mo, prev);
+    if (prev && mo.status === "modified" && !changes.some((c) => !NOISE.has(c.k))) {
+      // A whole object (store mode) that differs only in bookkeeping such as modTs: typical of
+      // the reconciliation after a gap. Counted below instead of filling the table.
+      bookkeeping++;
+      continue;
+    }
+    table.push({ kind: "mo", sub: rec, mo, changes });
+  }
+  if (bookkeeping) {
+    table.push({ kind: "sys", level: "info", tag: "reconciled",
+      text: `#${rec.handle} ${rec.label}: ${bookkeeping} objects differed only in modTs or other bookkeeping` });
   }
   if (rec.store) objects.apply(rec.handle, mos);
 }

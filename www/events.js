@@ -137,7 +137,7 @@ export class EventTable {
 }
 
 /** Attributes that every push carries and that say nothing about the change itself. */
-const NOISE = new Set(["dn", "status", "rn", "childAction", "modTs"]);
+export const NOISE = new Set(["dn", "status", "rn", "childAction", "modTs"]);
 /** Also hidden when listing a whole created object. */
 const CREATED_NOISE = new Set([...NOISE, "lcOwn", "monPolDn", "uid", "userdom", "extMngdBy",
   "annotation", "nameAlias", "configIssues", "ownerKey", "ownerTag"]);
