@@ -173,8 +173,8 @@ export async function startRelay(dme, cfg, log = (o) => console.log(JSON.stringi
       },
     );
   } catch (e) {
-    ec.close();
     await session.logout().catch(() => {});
+    ec.close();
     throw e;
   }
   for (const mo of sub.initial) if (isRaised(mo)) raised.add(mo.dn);
@@ -190,8 +190,10 @@ export async function startRelay(dme, cfg, log = (o) => console.log(JSON.stringi
       if (stopped) return;
       stopped = true;
       sub.close();
-      ec.close();
+      // Log out first: the channel shares the session's connection, and closing it first
+      // would end that connection without an aaaLogout.
       await session.logout().catch(() => {});
+      ec.close();
       st.state = "closed";
       log({ event: "stopped" });
     },

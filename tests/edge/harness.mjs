@@ -1,0 +1,142 @@
+// Helpers of the edge tests: a dme-sim of their own on loopback, a webhook receiver on
+// loopback, bounded waits, and a tiny sequential runner that ends with "N passed, M failed".
+import { spawn } from "node:child_process";
+import http from "node:http";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "../..");
+
+/** Resolves `p` or rejects after `ms` with `what`. */
+export function within(ms, what, p) {
+  let t;
+  return Promise.race([
+    p,
+    new Promise((_, rej) => {
+      t = setTimeout(() => rej(new Error(`timed out after ${ms} ms: ${what}`)), ms);
+    }),
+  ]).finally(() => clearTimeout(t));
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `f` (sync or async) until it returns a truthy value; throws after `ms`. */
+export async function until(ms, what, f, every = 100) {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await f();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await sleep(every);
+  }
+}
+
+/** Starts target/debug/dme-sim on an ephemeral loopback port; it stops by itself. */
+export async function startSim(args = []) {
+  const bin = process.env.DME_SIM_BIN ?? join(ROOT, "target/debug/dme-sim");
+  const child = spawn(bin, ["--bind", "127.0.0.1:0", "--exit-after", "300", ...args], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  const url = await within(
+    10_000,
+    "dme-sim to listen",
+    new Promise((resolve, reject) => {
+      child.stdout.on("data", (d) => {
+        out += d;
+        const m = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
+        if (m) resolve(m[1]);
+      });
+      child.stderr.on("data", (d) => process.stderr.write(`[sim] ${d}`));
+      child.on("exit", (c) => reject(new Error(`dme-sim exited (${c}) before listening`)));
+    }),
+  );
+  const sim = {
+    url,
+    async post(path, body) {
+      const res = await fetch(`${url}${path}`, {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      if (!res.ok) throw new Error(`dme-sim ${path} answered ${res.status}`);
+      return res.json();
+    },
+    async stats() {
+      return (await fetch(`${url}/_sim/stats`)).json();
+    },
+    /** Writes a faultInst under a switch. */
+    fault(code, attrs) {
+      const dn = `topology/pod-1/node-101/sys/fault-${code}`;
+      return sim
+        .post(`/_sim/write?dn=${dn}`, { faultInst: { attributes: { code, ...attrs } } })
+        .then(() => dn);
+    },
+    stop() {
+      child.kill("SIGTERM");
+    },
+  };
+  return sim;
+}
+
+/** A webhook receiver on 127.0.0.1:0 recording every POSTed JSON body. */
+export async function startWebhook() {
+  const received = [];
+  const server = http.createServer((req, res) => {
+    let body = "";
+    req.on("data", (c) => (body += c));
+    req.on("end", () => {
+      try {
+        received.push({ path: req.url, headers: req.headers, body: JSON.parse(body) });
+      } catch {
+        received.push({ path: req.url, headers: req.headers, body: null, raw: body });
+      }
+      res.writeHead(204).end();
+    });
+  });
+  await new Promise((r) => server.listen(0, "127.0.0.1", r));
+  return {
+    url: `http://127.0.0.1:${server.address().port}/hook`,
+    received,
+    bodies: (kind) => received.map((r) => r.body).filter((b) => b && (!kind || b.kind === kind)),
+    close: () => new Promise((r) => server.close(r)),
+  };
+}
+
+/** A sequential runner: each step gets a deadline; later steps run even after a failure. */
+export function runner(label) {
+  const steps = [];
+  return {
+    test(name, ms, fn) {
+      steps.push({ name, ms, fn });
+    },
+    async run(teardown) {
+      let passed = 0;
+      let failed = 0;
+      const t0 = Date.now();
+      for (const s of steps) {
+        const t = Date.now();
+        try {
+          await within(s.ms, s.name, Promise.resolve().then(s.fn));
+          passed++;
+          console.log(`ok ${label}: ${s.name} (${Date.now() - t} ms)`);
+        } catch (e) {
+          failed++;
+          console.log(`FAIL ${label}: ${s.name}: ${e?.stack ?? e}`);
+        }
+      }
+      try {
+        await within(15_000, "teardown", Promise.resolve().then(teardown));
+      } catch (e) {
+        console.log(`teardown of ${label}: ${e}`);
+      }
+      console.log(`${label}: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+      console.log(`${passed} passed, ${failed} failed`);
+      return failed;
+    },
+  };
+}
+
+export function assert(cond, msg) {
+  if (!cond) throw new Error(`assertion failed: ${msg}`);
+}

@@ -1,0 +1,255 @@
+// The example fault relay (examples/relay/) in one runtime, against its own dme-sim on loopback
+// and a local webhook receiver: login and subscribe, a raised fault delivered, a soaking fault
+// held back until a sparse delta raises it, session token rotation without a new login, a socket
+// drop (gap, recovery), a device restart with an outage (gap, re-login, and a fault raised
+// during the outage still delivered), and a clean stop (logout).
+//
+//   node tests/edge/relay.test.mjs workerd   # the Worker + Durable Object in workerd (miniflare)
+//   node tests/edge/relay.test.mjs deno      # relay-cli.js in Deno (node_modules/.bin/deno)
+//   node --experimental-websocket tests/edge/relay.test.mjs node   # relay-cli.js in Node
+//
+// Needs the built package in pkg/ (scripts/build-pkg.sh) and target/debug/dme-sim. Ends with
+// "N passed, M failed"; every wait has a deadline, and everything it starts is stopped.
+import { spawn } from "node:child_process";
+import { cpSync, mkdirSync, rmSync, symlinkSync } from "node:fs";
+import { join } from "node:path";
+import { ROOT, assert, runner, sleep, startSim, startWebhook, until, within } from "./harness.mjs";
+
+const runtime = process.argv[2];
+if (!["workerd", "deno", "node"].includes(runtime)) {
+  console.error("usage: relay.test.mjs workerd|deno|node");
+  process.exit(2);
+}
+const PKG = process.env.DME_PKG ?? join(ROOT, "pkg");
+const WORK = join(ROOT, "target/edge", runtime);
+// Short session timers, so token rotation happens within the test (aaaRefresh every ~3 s).
+const SIM_FLAGS = ["--throttle", "0", "--objects", "400", "--refresh-timeout", "6", "--token-grace", "1"];
+const RELAY_CONNECT = {};
+
+/** The relay in workerd: the Worker bundled like wrangler would, its Durable Object, /status. */
+async function workerdRelay(sim, hook) {
+  const { startWorker } = await import("../../examples/relay/dev.mjs");
+  const lines = [];
+  const w = await startWorker({
+    device: sim.url,
+    webhook: hook.url,
+    pkgDir: PKG,
+    outDir: WORK,
+    log: (stdout, stderr) => {
+      for (const [s, tag] of [[stdout, "workerd"], [stderr, "workerd!"]]) {
+        s.setEncoding("utf8");
+        let buf = "";
+        s.on("data", (d) => {
+          buf += d;
+          let i;
+          while ((i = buf.indexOf("\n")) >= 0) {
+            const line = buf.slice(0, i);
+            buf = buf.slice(i + 1);
+            lines.push(line);
+            console.log(`[${tag}] ${line}`);
+          }
+        });
+      }
+    },
+  });
+  return {
+    lines,
+    async start() {
+      const r = await w.call("/start", "POST");
+      assert(r.status === 200 && r.body?.ok, `/start answered ${r.status} ${JSON.stringify(r.body)}`);
+    },
+    async status() {
+      const r = await w.call("/status");
+      const s = r.body?.status;
+      return s && { state: s.state, subscribed: !!s.subid, gaps: s.gaps.map((g) => g.reason), errors: s.errors, forwarded: s.forwarded };
+    },
+    async stop() {
+      const r = await w.call("/stop", "POST");
+      assert(r.status === 200, `/stop answered ${r.status}`);
+      const after = await w.call("/status");
+      assert(after.body.running === false && after.body.enabled === false, "the relay object stopped");
+    },
+    async dispose() {
+      await w.mf.dispose();
+    },
+  };
+}
+
+/** The relay as a script (relay-cli.js) in Deno or Node; its JSON lines are its status. */
+async function scriptRelay(sim, hook) {
+  let cmd;
+  let args;
+  const common = ["--device", sim.url, "--webhook", hook.url];
+  if (runtime === "deno") {
+    cmd = process.env.DENO_BIN ?? join(ROOT, "node_modules/.bin/deno");
+    // The import map points `dme-events` at the built package (like `npm:dme-events` would).
+    rmSync(WORK, { recursive: true, force: true });
+    mkdirSync(WORK, { recursive: true });
+    const config = join(WORK, "deno.json");
+    await import("node:fs").then((fs) =>
+      fs.writeFileSync(config, JSON.stringify({ imports: { "dme-events": join(PKG, "index.js") } })),
+    );
+    args = ["run", "--allow-net", "--allow-read", "--allow-env", "--no-prompt", "--config", config,
+      join(ROOT, "examples/relay/relay-cli.js"), ...common];
+  } else {
+    // Node resolves `dme-events` from node_modules: install the built package there by a link,
+    // next to copies of the example's two files.
+    rmSync(WORK, { recursive: true, force: true });
+    mkdirSync(join(WORK, "node_modules"), { recursive: true });
+    symlinkSync(PKG, join(WORK, "node_modules/dme-events"), "dir");
+    for (const f of ["relay.js", "relay-cli.js"]) cpSync(join(ROOT, "examples/relay", f), join(WORK, f));
+    cmd = process.execPath;
+    const major = Number(process.versions.node.split(".")[0]);
+    args = [...(major < 22 ? ["--experimental-websocket"] : []), join(WORK, "relay-cli.js"), ...common];
+  }
+  const lines = [];
+  const events = [];
+  let child;
+  let exited = null;
+  return {
+    lines,
+    async start() {
+      child = spawn(cmd, args, {
+        stdio: ["ignore", "pipe", "pipe"],
+        env: { ...process.env, DEVICE_PASSWORD: "ins3965!", NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" },
+      });
+      const exitP = new Promise((r) => child.on("exit", (code, sig) => r((exited = { code, sig }))));
+      this.exit = exitP;
+      let buf = "";
+      child.stdout.setEncoding("utf8");
+      child.stdout.on("data", (d) => {
+        buf += d;
+        let i;
+        while ((i = buf.indexOf("\n")) >= 0) {
+          const line = buf.slice(0, i);
+          buf = buf.slice(i + 1);
+          lines.push(line);
+          console.log(`[${runtime}] ${line}`);
+          try {
+            events.push(JSON.parse(line));
+          } catch {}
+        }
+      });
+      child.stderr.setEncoding("utf8");
+      child.stderr.on("data", (d) => process.stdout.write(`[${runtime}!] ${d}`));
+      const first = await until(20_000, "the relay to subscribe", () =>
+        exited ? { exited } : events.find((e) => e.event === "subscribed" || e.event === "start-failed"),
+      );
+      assert(first.event === "subscribed", `the relay did not start: ${JSON.stringify(first)}`);
+    },
+    async status() {
+      const states = events.filter((e) => e.event === "state");
+      return {
+        state: states.length ? states[states.length - 1].state : "connecting",
+        subscribed: events.some((e) => e.event === "subscribed"),
+        gaps: events.filter((e) => e.event === "gap").map((e) => e.reason),
+        errors: events.filter((e) => e.event === "error").length,
+      };
+    },
+    async stop() {
+      child.kill("SIGTERM");
+      const r = await within(10_000, "the relay to exit", this.exit);
+      assert(r.code === 0, `the relay exited with ${JSON.stringify(r)}`);
+      assert(events.some((e) => e.event === "stopped"), "the relay said it stopped");
+    },
+    async dispose() {
+      if (child && !exited) child.kill("SIGKILL");
+    },
+  };
+}
+
+const sim = await startSim(SIM_FLAGS);
+const hook = await startWebhook();
+const relay = runtime === "workerd" ? await workerdRelay(sim, hook) : await scriptRelay(sim, hook);
+const faults = (dn) => hook.bodies("fault-raised").filter((b) => dn === undefined || b.dn === dn);
+const gaps = () => hook.bodies("gap");
+const relaySessions = async () => (await sim.stats()).sessions;
+
+const t = runner(`edge relay (${runtime})`);
+
+t.test("logs in to dme-sim, opens the socket and subscribes to faultInst", 30_000, async () => {
+  await relay.start();
+  const st = await until(10_000, "state live", async () => {
+    const s = await relay.status();
+    return s?.state === "live" && s.subscribed && s;
+  });
+  assert(st.errors === 0, `errors: ${st.errors}`);
+  const stats = await sim.stats();
+  assert(stats.sessions.length === 1 && stats.sessions[0].socket, `sessions: ${JSON.stringify(stats.sessions)}`);
+  assert(stats.subscriptions.some((s) => s.query === "class/faultInst"), "a faultInst subscription on the device");
+});
+
+t.test("a fault raised on the device reaches the webhook, once", 20_000, async () => {
+  const dn = await sim.fault("F9101", { lc: "raised", severity: "major", descr: "edge test fault" });
+  const [b] = await until(10_000, "the fault at the webhook", () => faults(dn).length && faults(dn));
+  assert(b.code === "F9101" && b.severity === "major" && b.descr === "edge test fault", JSON.stringify(b));
+  assert(b.device === sim.url && b.status === "created", JSON.stringify(b));
+  // A later change of the same raised fault is not a new raise.
+  await sim.fault("F9101", { descr: "edge test fault, changed" });
+  await sleep(1000);
+  assert(faults(dn).length === 1, `forwarded ${faults(dn).length} times`);
+  assert(faults().length === 1, `faults already raised at start were forwarded: ${faults().length}`);
+});
+
+t.test("a soaking fault is held back until a sparse delta raises it (store mode merge)", 20_000, async () => {
+  const dn = await sim.fault("F9102", { lc: "soaking", severity: "minor", descr: "soaking first" });
+  await sleep(1200);
+  assert(faults(dn).length === 0, "a soaking fault was forwarded");
+  await sim.fault("F9102", { lc: "raised" });
+  const [b] = await until(10_000, "the raised fault at the webhook", () => faults(dn).length && faults(dn));
+  // The push carried only lc: code, severity and descr come from the merged object.
+  assert(b.code === "F9102" && b.severity === "minor" && b.descr === "soaking first" && b.status === "modified", JSON.stringify(b));
+});
+
+t.test("the session token rotates (aaaRefresh) with no new login, and pushes keep coming", 30_000, async () => {
+  const before = await sim.stats();
+  // Past the device's idle timeout (6 s): only a working aaaRefresh with the new token keeps it.
+  await sleep(8000);
+  const stats = await sim.stats();
+  assert(stats.logins === before.logins, `logged in again: ${before.logins} -> ${stats.logins}`);
+  assert(stats.sessions.length === 1 && stats.sessions[0].socket, `sessions: ${JSON.stringify(stats.sessions)}`);
+  const dn = await sim.fault("F9103", { lc: "raised", severity: "critical" });
+  await until(10_000, "the fault at the webhook", () => faults(dn).length);
+  const st = await relay.status();
+  assert(st.state === "live" && st.errors === 0, JSON.stringify(st));
+});
+
+t.test("a socket drop: a gap at the webhook, recovery, and pushes again", 30_000, async () => {
+  const r = await sim.post("/_sim/drop-sockets");
+  assert(r.dropped === 1, `dropped ${r.dropped}`);
+  const [g] = await until(15_000, "a gap at the webhook", () => gaps().length && gaps());
+  assert(g.reason === "reconnect" && g.device === sim.url, JSON.stringify(g));
+  await until(15_000, "live again", async () => {
+    const s = await relay.status();
+    return s.state === "live" && (await relaySessions()).some((x) => x.socket);
+  });
+  const dn = await sim.fault("F9104", { lc: "raised", severity: "major" });
+  await until(10_000, "a fault after the recovery", () => faults(dn).length);
+});
+
+t.test("a device restart with an outage: a gap, a new login, and the fault raised meanwhile arrives", 45_000, async () => {
+  const gapsBefore = gaps().length;
+  const loginsBefore = (await sim.stats()).logins;
+  await sim.post("/_sim/restart?down_ms=2000");
+  const dn = await sim.fault("F9105", { lc: "raised", severity: "major", descr: "raised during the outage" });
+  await until(30_000, "a second gap", () => gaps().length > gapsBefore);
+  const [b] = await until(30_000, "the outage's fault at the webhook", () => faults(dn).length && faults(dn));
+  assert(b.descr === "raised during the outage", JSON.stringify(b));
+  const stats = await sim.stats();
+  assert(stats.logins > loginsBefore, "no new login after the restart");
+  await until(10_000, "live again", async () => (await relay.status()).state === "live");
+  const all = faults().map((f) => f.dn);
+  assert(new Set(all).size === all.length, `a fault was forwarded twice: ${all.join(", ")}`);
+});
+
+t.test("stop: the relay logs out and the device holds no session", 20_000, async () => {
+  await relay.stop();
+  await until(5000, "no session left", async () => (await relaySessions()).length === 0);
+});
+
+const failed = await t.run(async () => {
+  await relay.dispose();
+  await hook.close();
+  sim.stop();
+});
+process.exit(failed ? 1 : 0);
