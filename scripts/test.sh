@@ -80,6 +80,12 @@ if cargo build -p dme-sim --locked >"$LOGDIR/sim-build.log" 2>&1 \
   # used from Node.js, an esbuild bundle in Chromium and Deno.
   tests e2e-console node tests/e2e/console.test.mjs
   tests e2e-package node tests/e2e/package.test.mjs
+  # At the edge: the example fault relay (examples/relay/) as a Worker with a Durable Object in
+  # workerd (through miniflare), and as a script in Deno and Node, each against its own dme-sim
+  # and a local webhook receiver.
+  tests edge-workerd node tests/edge/relay.test.mjs workerd
+  tests edge-deno node tests/edge/relay.test.mjs deno
+  tests edge-node node --experimental-websocket tests/edge/relay.test.mjs node
 else
   cat "$LOGDIR/sim-build.log"; failed=$((failed + 1)); failed_steps+=("browser (no simulator)")
 fi
