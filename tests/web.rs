@@ -128,6 +128,8 @@ impl Drop for Turn {
     }
 }
 
+type JsCallback = Closure<dyn FnMut(JsValue)>;
+
 /// Collects what callbacks receive.
 #[derive(Default)]
 struct Log {
@@ -135,7 +137,7 @@ struct Log {
     gaps: RefCell<Vec<JsValue>>,
     errors: RefCell<Vec<JsValue>>,
     states: RefCell<Vec<String>>,
-    _closures: RefCell<Vec<Closure<dyn FnMut(JsValue)>>>,
+    _closures: RefCell<Vec<JsCallback>>,
 }
 
 impl Log {
@@ -194,19 +196,24 @@ fn channel(session: &Session, log: &Rc<Log>) -> EventChannel {
     .expect("channel")
 }
 
+/// Subscribes with any options object and waits for the device's answer.
+async fn subscribe_raw(ec: &EventChannel, query: JsValue, options: Option<Object>) -> Subscription {
+    let v = wait(
+        ec.subscribe(query.unchecked_into(), options.map(JsCast::unchecked_into))
+            .unwrap(),
+    )
+    .await
+    .expect("subscribe succeeds");
+    Subscription::try_from_js_value(v).expect("a Subscription")
+}
+
 async fn subscribe(ec: &EventChannel, query: JsValue, log: &Rc<Log>, store: bool) -> Subscription {
     let opts = obj(&[
         ("onEvent", log.cb(|l| &l.events)),
         ("onGap", log.cb(|l| &l.gaps)),
         ("store", JsValue::from(store)),
     ]);
-    let v = wait(
-        ec.subscribe(query.unchecked_into(), Some(opts.unchecked_into()))
-            .unwrap(),
-    )
-    .await
-    .expect("subscribe succeeds");
-    Subscription::try_from_js_value(v).expect("a Subscription")
+    subscribe_raw(ec, query, Some(opts)).await
 }
 
 /// Waits until `cond` holds, checking every 50 ms, for at most `ms`.
@@ -416,30 +423,9 @@ async fn refreshes_keep_a_subscription_alive_past_its_lifetime() {
         ("onEvent", log.cb(|l| &l.events)),
         ("refreshTimeout", JsValue::from(5)),
     ]);
-    let v = wait(
-        ec.subscribe(
-            class("fvTenant").unchecked_into(),
-            Some(opts.unchecked_into()),
-        )
-        .unwrap(),
-    )
-    .await
-    .unwrap();
-    let sub = Subscription::try_from_js_value(v).unwrap();
+    let sub = subscribe_raw(&ec, class("fvTenant"), Some(opts)).await;
     let id = sub.subid();
     sleep(12_000).await;
-    console_log!(
-        "states {:?} gaps {} errors {:?} info {:?} stats {:?}",
-        log.states.borrow(),
-        log.gaps.borrow().len(),
-        log.errors
-            .borrow()
-            .iter()
-            .map(|e| get(e, "message"))
-            .collect::<Vec<_>>(),
-        js_sys::JSON::stringify(&sub.info()),
-        js_sys::JSON::stringify(&ec.stats())
-    );
     sim(
         base,
         "/_sim/write?dn=uni/tn-wasm3",
@@ -583,16 +569,12 @@ async fn a_throwing_callback_is_reported_and_delivery_continues() {
     let log = Rc::new(Log::default());
     let ec = channel(&session, &log);
     let thrower = Function::new_with_args("mos", "throw new Error('user bug')");
-    let v = wait(
-        ec.subscribe(
-            class("fvTenant").unchecked_into(),
-            Some(opts(&[("onEvent", thrower.into())])),
-        )
-        .unwrap(),
+    let _sub = subscribe_raw(
+        &ec,
+        class("fvTenant"),
+        Some(obj(&[("onEvent", thrower.into())])),
     )
-    .await
-    .unwrap();
-    let _sub = Subscription::try_from_js_value(v).unwrap();
+    .await;
     let log2 = Rc::new(Log::default());
     let _sub2 = subscribe(&ec, class("fvTenant"), &log2, false).await;
     sim(
@@ -623,13 +605,7 @@ async fn getevent_pulls_and_times_out() {
     let session = login_at(base, "apic").await;
     let log = Rc::new(Log::default());
     let ec = channel(&session, &log);
-    let v = wait(
-        ec.subscribe(class("fvTenant").unchecked_into(), None)
-            .unwrap(),
-    )
-    .await
-    .unwrap();
-    let _sub = Subscription::try_from_js_value(v).unwrap();
+    let _sub = subscribe_raw(&ec, class("fvTenant"), None).await;
     let none = wait(ec.getevent(Some(opts(&[("timeoutMs", JsValue::from(200))]))))
         .await
         .unwrap();
@@ -726,16 +702,12 @@ async fn callbacks_may_call_back_into_the_package() {
             let _ = ec.subscribe(class("fvBD").unchecked_into(), None);
         }
     });
-    let v = wait(
-        ec.subscribe(
-            class("fvTenant").unchecked_into(),
-            Some(opts(&[("onEvent", reenter.as_ref().clone())])),
-        )
-        .unwrap(),
+    let _sub = subscribe_raw(
+        &ec,
+        class("fvTenant"),
+        Some(obj(&[("onEvent", reenter.as_ref().clone())])),
     )
-    .await
-    .unwrap();
-    let _sub = Subscription::try_from_js_value(v).unwrap();
+    .await;
     sim(
         base,
         "/_sim/write?dn=uni/tn-wasm10",
@@ -761,16 +733,12 @@ async fn callbacks_may_call_back_into_the_package() {
             ec.close();
         }
     });
-    let v = wait(
-        ec.subscribe(
-            class("fvTenant").unchecked_into(),
-            Some(opts(&[("onEvent", closer.as_ref().clone())])),
-        )
-        .unwrap(),
+    let _sub2 = subscribe_raw(
+        &ec,
+        class("fvTenant"),
+        Some(obj(&[("onEvent", closer.as_ref().clone())])),
     )
-    .await
-    .unwrap();
-    let _sub2 = Subscription::try_from_js_value(v).unwrap();
+    .await;
     sim(base, "/_sim/delete?dn=uni/tn-wasm10", None).await;
     until(5000, "closed from a callback", || {
         get(&ec.resources(), "sockets").as_f64() == Some(0.0)
@@ -787,21 +755,14 @@ async fn a_device_that_lost_the_socket_answers_405_and_everything_is_rebuilt() {
     let session = login_at(base, "apic").await;
     let log = Rc::new(Log::default());
     let ec = channel(&session, &log);
-    let sub = {
-        let opts = opts(&[
-            ("onEvent", log.cb(|l| &l.events)),
-            ("onGap", log.cb(|l| &l.gaps)),
-            ("store", JsValue::TRUE),
-            ("refreshTimeout", JsValue::from(3)),
-        ]);
-        let v = wait(
-            ec.subscribe(class("fvTenant").unchecked_into(), Some(opts))
-                .unwrap(),
-        )
-        .await
-        .unwrap();
-        Subscription::try_from_js_value(v).unwrap()
-    };
+    let opts = obj(&[
+        ("onEvent", log.cb(|l| &l.events)),
+        ("onGap", log.cb(|l| &l.gaps)),
+        ("store", JsValue::TRUE),
+        ("refreshTimeout", JsValue::from(3)),
+    ]);
+    let sub = subscribe_raw(&ec, class("fvTenant"), Some(opts)).await;
+
     let first = sub.subid();
     let sockets_before = get(&sim_get(base, "/_sim/stats").await, "sockets_opened")
         .as_f64()

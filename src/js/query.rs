@@ -23,6 +23,28 @@ pub struct DnQuery {
     pub(crate) inner: Query,
 }
 
+/// The methods both query classes share: the rendered path.
+macro_rules! rendered_path {
+    ($t:ty) => {
+        #[wasm_bindgen]
+        impl $t {
+            /// The request path this query renders to (without `subscription=yes`).
+            #[wasm_bindgen(js_name = toString)]
+            pub fn to_string_js(&self) -> String {
+                self.inner.render().unwrap_or_default()
+            }
+
+            /// The rendered path, read back by `EventChannel.subscribe`.
+            #[wasm_bindgen(js_name = __dmeQueryPath)]
+            pub fn query_path(&self) -> String {
+                self.to_string_js()
+            }
+        }
+    };
+}
+rendered_path!(ClassQuery);
+rendered_path!(DnQuery);
+
 #[wasm_bindgen]
 impl ClassQuery {
     #[wasm_bindgen(constructor)]
@@ -41,18 +63,6 @@ impl ClassQuery {
         Ok(ClassQuery { inner: q })
     }
 
-    /// The request path this query renders to (without `subscription=yes`).
-    #[wasm_bindgen(js_name = toString)]
-    pub fn to_string_js(&self) -> String {
-        self.inner.render().unwrap_or_default()
-    }
-
-    /// The rendered path, read back by `EventChannel.subscribe`.
-    #[wasm_bindgen(js_name = __dmeQueryPath)]
-    pub fn query_path(&self) -> String {
-        self.to_string_js()
-    }
-
     #[wasm_bindgen(getter, js_name = className)]
     pub fn class_name(&self) -> String {
         self.inner.class_name().unwrap_or_default().to_owned()
@@ -67,17 +77,6 @@ impl DnQuery {
         let mut q = Query::dn(dn);
         apply_options(&mut q, options.as_ref())?;
         Ok(DnQuery { inner: q })
-    }
-
-    #[wasm_bindgen(js_name = toString)]
-    pub fn to_string_js(&self) -> String {
-        self.inner.render().unwrap_or_default()
-    }
-
-    /// The rendered path, read back by `EventChannel.subscribe`.
-    #[wasm_bindgen(js_name = __dmeQueryPath)]
-    pub fn query_path(&self) -> String {
-        self.to_string_js()
     }
 
     #[wasm_bindgen(getter)]

@@ -34,6 +34,37 @@ fn syntax_detail(e: &serde_json::Error) -> String {
     format!("invalid JSON ({e})")
 }
 
+/// The visitor methods for scalars that are not what a visitor expects: each yields a value
+/// (an error carried as data, or `false`), so a wrong-typed member never fails the document.
+macro_rules! reject_scalars {
+    ($ty:ty, |$what:ident| $value:expr) => {
+        fn visit_str<E: de::Error>(self, _: &str) -> Result<$ty, E> {
+            let $what = "a string";
+            Ok($value)
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<$ty, E> {
+            let $what = "null";
+            Ok($value)
+        }
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<$ty, E> {
+            let $what = "a boolean";
+            Ok($value)
+        }
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<$ty, E> {
+            let $what = "a number";
+            Ok($value)
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<$ty, E> {
+            let $what = "a number";
+            Ok($value)
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<$ty, E> {
+            let $what = "a number";
+            Ok($value)
+        }
+    };
+}
+
 /// A map key, borrowed from the input when it has no escapes.
 struct Key<'de>(Cow<'de, str>);
 
@@ -231,24 +262,9 @@ impl<'de> Visitor<'de> for DocSeed {
         while s.next_element::<IgnoredAny>()?.is_some() {}
         Ok(Err("the document is an array, not an object".to_owned()))
     }
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
-        Ok(Err("the document is a string, not an object".to_owned()))
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(Err("the document is null".to_owned()))
-    }
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-        Ok(Err("the document is a boolean".to_owned()))
-    }
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-        Ok(Err("the document is a number".to_owned()))
-    }
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-        Ok(Err("the document is a number".to_owned()))
-    }
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-        Ok(Err("the document is a number".to_owned()))
-    }
+    reject_scalars!(Self::Value, |what| Err(format!(
+        "the document is {what}, not an object"
+    )));
 }
 
 /// An array of entries (`imdata`, `children`), appended to `out`. Yields `false` when the value
@@ -283,24 +299,7 @@ impl<'de> Visitor<'de> for EntriesSeed<'_> {
         while m.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
         Ok(false)
     }
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<bool, E> {
-        Ok(false)
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<bool, E> {
-        Ok(false)
-    }
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<bool, E> {
-        Ok(false)
-    }
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<bool, E> {
-        Ok(false)
-    }
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<bool, E> {
-        Ok(false)
-    }
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<bool, E> {
-        Ok(false)
-    }
+    reject_scalars!(bool, |_what| false);
 }
 
 /// One entry `{"<class>": {"attributes": {...}, "children": [...]}}`. Usually one key; every key is
@@ -344,24 +343,7 @@ impl<'de> Visitor<'de> for EntrySeed {
         while s.next_element::<IgnoredAny>()?.is_some() {}
         Ok(not_object("an array"))
     }
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
-        Ok(not_object("a string"))
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(not_object("null"))
-    }
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-        Ok(not_object("a boolean"))
-    }
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-        Ok(not_object("a number"))
-    }
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-        Ok(not_object("a number"))
-    }
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-        Ok(not_object("a number"))
-    }
+    reject_scalars!(Self::Value, |what| not_object(what));
 }
 
 type Body = (Attributes, Vec<Result<RawMo, String>>);
@@ -424,24 +406,7 @@ impl<'de> Visitor<'de> for BodySeed {
         while s.next_element::<IgnoredAny>()?.is_some() {}
         Ok(not_body("an array"))
     }
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
-        Ok(not_body("a string"))
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(not_body("null"))
-    }
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-        Ok(not_body("a boolean"))
-    }
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-        Ok(not_body("a number"))
-    }
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-        Ok(not_body("a number"))
-    }
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-        Ok(not_body("a number"))
-    }
+    reject_scalars!(Self::Value, |what| not_body(what));
 }
 
 /// `attributes`: fills the map; yields `false` when the value was not an object.
@@ -471,22 +436,5 @@ impl<'de> Visitor<'de> for AttrsSeed<'_> {
         while s.next_element::<IgnoredAny>()?.is_some() {}
         Ok(false)
     }
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<bool, E> {
-        Ok(false)
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<bool, E> {
-        Ok(false)
-    }
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<bool, E> {
-        Ok(false)
-    }
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<bool, E> {
-        Ok(false)
-    }
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<bool, E> {
-        Ok(false)
-    }
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<bool, E> {
-        Ok(false)
-    }
+    reject_scalars!(bool, |_what| false);
 }
