@@ -1000,3 +1000,28 @@ fn a_wall_clock_jump_triggers_verification() {
     assert!(live(&sim), "the verification succeeded");
     assert_clean(&sim);
 }
+
+#[test]
+fn long_throttling_never_lets_short_subscriptions_lapse() {
+    let mut dev = DeviceCfg::apic();
+    dev.supports_refresh_timeout = false;
+    let mut sim = Sim::new(apic_config(29), dev);
+    let handles: Vec<_> = (0..10)
+        .map(|_| sim.subscribe(Query::class("fvTenant"), SubOptions::default()))
+        .collect();
+    sim.run_for(MIN);
+    // Refreshes are refused with 503 for 25 s at a time, then accepted for a minute.
+    for _ in 0..5 {
+        sim.dev.faults.throttle_refresh = true;
+        sim.run_for(25 * SEC);
+        sim.dev.faults.throttle_refresh = false;
+        sim.run_for(MIN);
+    }
+    sim.run_for(5 * MIN);
+    assert_eq!(sim.dev.lapsed_refreshes, 0);
+    for h in handles {
+        assert!(sim.gaps(h).is_empty(), "{:?}", sim.gaps(h));
+    }
+    assert!(sim.max_refreshes_in_window(1_000) <= 5);
+    assert_clean(&sim);
+}

@@ -1097,14 +1097,24 @@ impl Engine {
     }
 
     /// Delay after a 503: at least half of the exponential step, so a throttled device really
-    /// gets a pause (full jitter could retry immediately).
+    /// gets a pause (full jitter could retry immediately). The pause never exceeds a sixth of the
+    /// shortest subscription lifetime (10 s on APIC's 60 s default): longer, and subscriptions
+    /// would lapse, and the resubscribes cost the device more than the refreshes it was spared.
     fn throttle(&mut self, now: u64) {
         self.throttle_count += 1;
+        let shortest = self
+            .subs
+            .values()
+            .filter(|s| s.state == SubState::Active)
+            .map(|s| s.lifetime_ms)
+            .min()
+            .unwrap_or(u64::MAX);
         let step = self
             .cfg
             .backoff_base_ms
             .saturating_mul(1u64 << self.throttle_count.min(16))
-            .min(self.cfg.backoff_cap_ms);
+            .min(self.cfg.backoff_cap_ms)
+            .min((shortest / 6).max(1_000));
         let d = step / 2 + self.rng.upto(step / 2);
         self.throttle_until = self.throttle_until.max(now + d);
         self.degraded = Some(DegradedReason::Throttled);
