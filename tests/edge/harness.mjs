@@ -2,6 +2,7 @@
 // loopback, bounded waits, and a tiny sequential runner that ends with "N passed, M failed".
 import { spawn } from "node:child_process";
 import http from "node:http";
+import net from "node:net";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -100,6 +101,83 @@ export async function startWebhook() {
     received,
     bodies: (kind) => received.map((r) => r.body).filter((b) => b && (!kind || b.kind === kind)),
     close: () => new Promise((r) => server.close(r)),
+  };
+}
+
+/**
+ * A recording reverse proxy on 127.0.0.1:0 in front of `target` (dme-sim): every REST request
+ * is forwarded and recorded with its raw headers, login and refresh answers with the token they
+ * issued; WebSocket upgrades are piped through as raw TCP and recorded too. It shows what a
+ * runtime really put on the wire (a Cookie header, how many tokens) where the device cannot.
+ */
+export async function startProxy(target) {
+  const t = new URL(target);
+  const requests = [];
+  const issued = [];
+  const sockets = new Set();
+  const record = (req) => {
+    const raw = req.rawHeaders;
+    const values = (name) => {
+      const out = [];
+      for (let i = 0; i < raw.length; i += 2) if (raw[i].toLowerCase() === name) out.push(raw[i + 1]);
+      return out;
+    };
+    const r = { method: req.method, path: req.url, at: Date.now(), cookies: values("cookie"), devCookies: values("devcookie") };
+    requests.push(r);
+    return r;
+  };
+  const server = http.createServer((req, res) => {
+    record(req);
+    const up = http.request(
+      { host: t.hostname, port: t.port, method: req.method, path: req.url, headers: req.headers },
+      (ur) => {
+        const chunks = [];
+        ur.on("data", (c) => chunks.push(c));
+        ur.on("end", () => {
+          const body = Buffer.concat(chunks);
+          if (/^\/api\/(aaaLogin|aaaRefresh)\.json/.test(req.url) && ur.statusCode === 200) {
+            try {
+              const tok = JSON.parse(body).imdata[0].aaaLogin.attributes.token;
+              if (tok) issued.push({ token: tok, at: Date.now(), by: req.url.slice(5, 15) });
+            } catch {}
+          }
+          res.writeHead(ur.statusCode, ur.headers).end(body);
+        });
+      },
+    );
+    up.on("error", () => res.destroy());
+    req.pipe(up);
+  });
+  server.on("upgrade", (req, socket, head) => {
+    record(req);
+    const upstream = net.connect(Number(t.port), t.hostname, () => {
+      let raw = `${req.method} ${req.url} HTTP/1.1\r\n`;
+      for (let i = 0; i < req.rawHeaders.length; i += 2) raw += `${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}\r\n`;
+      upstream.write(raw + "\r\n");
+      if (head?.length) upstream.write(head);
+      upstream.pipe(socket);
+      socket.pipe(upstream);
+    });
+    sockets.add(socket);
+    sockets.add(upstream);
+    const end = () => {
+      socket.destroy();
+      upstream.destroy();
+      sockets.delete(socket);
+      sockets.delete(upstream);
+    };
+    upstream.on("error", end).on("close", end);
+    socket.on("error", end).on("close", end);
+  });
+  await new Promise((r) => server.listen(0, "127.0.0.1", r));
+  return {
+    url: `http://127.0.0.1:${server.address().port}`,
+    requests,
+    issued,
+    close: () => {
+      for (const s of sockets) s.destroy();
+      return new Promise((r) => server.close(r));
+    },
   };
 }
 

@@ -13,7 +13,7 @@
 import { spawn } from "node:child_process";
 import { cpSync, mkdirSync, rmSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
-import { ROOT, assert, runner, sleep, startSim, startWebhook, until, within } from "./harness.mjs";
+import { ROOT, assert, runner, sleep, startProxy, startSim, startWebhook, until, within } from "./harness.mjs";
 
 const runtime = process.argv[2];
 if (!["workerd", "deno", "node"].includes(runtime)) {
@@ -160,7 +160,10 @@ async function scriptRelay(sim, hook) {
 
 const sim = await startSim(SIM_FLAGS);
 const hook = await startWebhook();
-const relay = runtime === "workerd" ? await workerdRelay(sim, hook) : await scriptRelay(sim, hook);
+// The relay talks to the device through a recording proxy, which shows the headers it sent.
+const proxy = await startProxy(sim.url);
+const device = { url: proxy.url };
+const relay = runtime === "workerd" ? await workerdRelay(device, hook) : await scriptRelay(device, hook);
 const faults = (dn) => hook.bodies("fault-raised").filter((b) => dn === undefined || b.dn === dn);
 const gaps = () => hook.bodies("gap");
 const relaySessions = async () => (await sim.stats()).sessions;
@@ -183,7 +186,7 @@ t.test("a fault raised on the device reaches the webhook, once", 20_000, async (
   const dn = await sim.fault("F9101", { lc: "raised", severity: "major", descr: "edge test fault" });
   const [b] = await until(10_000, "the fault at the webhook", () => faults(dn).length && faults(dn));
   assert(b.code === "F9101" && b.severity === "major" && b.descr === "edge test fault", JSON.stringify(b));
-  assert(b.device === sim.url && b.status === "created", JSON.stringify(b));
+  assert(b.device === proxy.url && b.status === "created", JSON.stringify(b));
   // A later change of the same raised fault is not a new raise.
   await sim.fault("F9101", { descr: "edge test fault, changed" });
   await sleep(1000);
@@ -218,7 +221,7 @@ t.test("a socket drop: a gap at the webhook, recovery, and pushes again", 30_000
   const r = await sim.post("/_sim/drop-sockets");
   assert(r.dropped === 1, `dropped ${r.dropped}`);
   const [g] = await until(15_000, "a gap at the webhook", () => gaps().length && gaps());
-  assert(g.reason === "reconnect" && g.device === sim.url, JSON.stringify(g));
+  assert(g.reason === "reconnect" && g.device === proxy.url, JSON.stringify(g));
   await until(15_000, "live again", async () => {
     const s = await relay.status();
     return s.state === "live" && (await relaySessions()).some((x) => x.socket);
@@ -242,6 +245,41 @@ t.test("a device restart with an outage: a gap, a new login, and the fault raise
   assert(new Set(all).size === all.length, `a fault was forwarded twice: ${all.join(", ")}`);
 });
 
+t.test("the token travels as exactly one Cookie header, always a current one", 5000, async () => {
+  const tokens = proxy.issued.map((i) => i.token);
+  assert(proxy.issued.some((i) => i.by.startsWith("aaaRefresh")), "no aaaRefresh seen");
+  assert(proxy.issued.filter((i) => i.by.startsWith("aaaLogin")).length >= 2, "no second login seen");
+  const used = new Set();
+  let checked = 0;
+  for (const r of proxy.requests) {
+    const login = r.path.startsWith("/api/aaaLogin");
+    assert(r.devCookies.length === 0, `${r.path} sent DevCookie`);
+    if (login) {
+      assert(r.cookies.length === 0, `a login carried a cookie`);
+      continue;
+    }
+    let token;
+    if (r.path.startsWith("/socket")) {
+      token = r.path.slice("/socket".length);
+    } else {
+      assert(r.cookies.length === 1, `${r.method} ${r.path.slice(0, 40)} sent ${r.cookies.length} Cookie headers`);
+      const m = /^APIC-cookie=([^;\s]+)$/.exec(r.cookies[0]);
+      assert(m, `${r.path.slice(0, 40)}: the Cookie header is not exactly one APIC-cookie`);
+      token = m[1];
+    }
+    const idx = tokens.indexOf(token);
+    assert(idx >= 0, `${r.path.slice(0, 40)} used a token the device never issued`);
+    // The newest token issued before the request left, or the one before it (a request may
+    // race an aaaRefresh); never an older one.
+    const newest = proxy.issued.filter((i) => i.at <= r.at).length - 1;
+    assert(idx >= newest - 1, `${r.path.slice(0, 40)} used token #${idx} while #${newest} was current`);
+    used.add(token);
+    checked++;
+  }
+  assert(used.size >= 3, `only ${used.size} distinct tokens used`);
+  console.log(`checked ${checked} requests and sockets, ${used.size} tokens, ${proxy.issued.length} issued`);
+});
+
 t.test("stop: the relay logs out and the device holds no session", 20_000, async () => {
   await relay.stop();
   await until(5000, "no session left", async () => (await relaySessions()).length === 0);
@@ -250,6 +288,7 @@ t.test("stop: the relay logs out and the device holds no session", 20_000, async
 const failed = await t.run(async () => {
   await relay.dispose();
   await hook.close();
+  await proxy.close();
   sim.stop();
 });
 process.exit(failed ? 1 : 0);
