@@ -196,6 +196,64 @@ struct Early {
     mos: Vec<Mo>,
 }
 
+/// Subscriptions by handle. Handles are dense (1, 2, 3, ...), so a vector indexed by handle is
+/// the fastest map there is, and iterates in handle order like the `BTreeMap` it replaces.
+#[derive(Default)]
+struct Subs {
+    v: Vec<Option<(SubHandle, Sub)>>,
+}
+
+impl Subs {
+    fn slot(h: &SubHandle) -> usize {
+        h.0 as usize
+    }
+
+    fn get(&self, h: &SubHandle) -> Option<&Sub> {
+        self.v.get(Self::slot(h))?.as_ref().map(|(_, s)| s)
+    }
+
+    fn get_mut(&mut self, h: &SubHandle) -> Option<&mut Sub> {
+        self.v.get_mut(Self::slot(h))?.as_mut().map(|(_, s)| s)
+    }
+
+    fn insert(&mut self, h: SubHandle, sub: Sub) {
+        let i = Self::slot(&h);
+        if self.v.len() <= i {
+            self.v.resize_with(i + 1, || None);
+        }
+        self.v[i] = Some((h, sub));
+    }
+
+    fn remove(&mut self, h: &SubHandle) -> Option<Sub> {
+        self.v.get_mut(Self::slot(h))?.take().map(|(_, s)| s)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&SubHandle, &Sub)> {
+        self.v
+            .iter()
+            .filter_map(|e| e.as_ref().map(|(h, s)| (h, s)))
+    }
+
+    fn keys(&self) -> impl Iterator<Item = &SubHandle> {
+        self.iter().map(|(h, _)| h)
+    }
+
+    fn values(&self) -> impl Iterator<Item = &Sub> {
+        self.iter().map(|(_, s)| s)
+    }
+
+    fn values_mut(&mut self) -> impl Iterator<Item = &mut Sub> {
+        self.v.iter_mut().filter_map(|e| e.as_mut().map(|(_, s)| s))
+    }
+}
+
+impl std::ops::Index<&SubHandle> for Subs {
+    type Output = Sub;
+    fn index(&self, h: &SubHandle) -> &Sub {
+        self.get(h).expect("a tracked subscription")
+    }
+}
+
 /// The client state machine. See the module documentation.
 pub struct Engine {
     cfg: Config,
@@ -230,7 +288,8 @@ pub struct Engine {
     /// forward, so this is sorted by construction; answered requests are skipped lazily.
     deadlines: VecDeque<(u64, RequestId)>,
 
-    subs: BTreeMap<SubHandle, Sub>,
+    subs: Subs,
+    next_handle: u64,
     ids: HashMap<String, SubHandle>,
     to_subscribe: BTreeSet<SubHandle>,
     subscribe_inflight: usize,
@@ -293,7 +352,8 @@ impl Engine {
             session_refresh_failures: 0,
             pending: BTreeMap::new(),
             deadlines: VecDeque::new(),
-            subs: BTreeMap::new(),
+            subs: Subs::default(),
+            next_handle: 1,
             ids: HashMap::new(),
             to_subscribe: BTreeSet::new(),
             subscribe_inflight: 0,
@@ -409,7 +469,7 @@ impl Engine {
         let mut st = self.stats.clone();
         let mut total = self.retired;
         st.per_subscription = BTreeMap::new();
-        for (h, s) in &self.subs {
+        for (h, s) in self.subs.iter() {
             total.add(&s.counters);
             st.per_subscription.insert(*h, s.counters);
         }
@@ -447,7 +507,8 @@ impl Engine {
     /// other subscribes); the outcome is [`Event::Subscribed`] or [`Event::SubscribeFailed`].
     pub fn subscribe(&mut self, query: Query, opts: SubOptions, now: u64) -> SubHandle {
         let now = self.enter(now);
-        let handle = SubHandle(self.fresh());
+        let handle = SubHandle(self.next_handle);
+        self.next_handle += 1;
         let mut q = query;
         q.options.subscription = Some(true);
         let lifetime_ms = u64::from(self.cfg.flavor.default_lifetime_secs()) * 1000;
@@ -1984,7 +2045,8 @@ impl Engine {
             match self.ids.get(&id) {
                 Some(&h) => {
                     if !targets.iter().any(|(t, _)| *t == h) {
-                        let via_old = self.subs[&h].old_id.as_deref() == Some(id.as_str());
+                        let via_old = self.subs.get(&h).and_then(|s| s.old_id.as_deref())
+                            == Some(id.as_str());
                         targets.push((h, via_old));
                     }
                 }
