@@ -156,7 +156,9 @@ pub enum GapReason {
     SocketRebuilt,
     /// Moving to another controller of the cluster.
     Failover,
-    /// The pull queue was full and dropped its oldest entries for this subscription.
+    /// The pull queue was full and dropped its oldest entries for this subscription. The
+    /// subscription itself is fine; in store mode, [`super::Engine::store`] holds the truth to
+    /// resynchronise from.
     QueueOverflow,
 }
 
@@ -232,7 +234,11 @@ pub struct SubOptions {
     pub pull: bool,
 }
 
-/// One entry of the pull queue.
+/// One entry of the pull queue (subscriptions with [`SubOptions::pull`]): the same `Deliver` and
+/// `Gap` as events, in the same order, bounded by [`super::Config::queue_capacity`]. When full,
+/// the oldest entries are dropped and the subscriptions they belonged to get a
+/// `Gap { reason: QueueOverflow }`, returned before anything else. After a resubscribe of a
+/// pull subscription without store mode, the new snapshot follows its gap as a `Mos` entry.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Pulled {
     Mos {
