@@ -4,17 +4,20 @@
 //
 //   node examples/relay/build.mjs [--pkg DIR] [--out DIR]
 //
-// `--pkg` points at a built package (default: the repository's pkg/, from scripts/build-pkg.sh);
-// without it, `dme-events` is resolved from node_modules like any dependency.
+// `--pkg` points at a built package. Without it: `node_modules/dme-events` next to this file when
+// the package was installed there (`npm install dme-events`), else the repository's pkg/ (from
+// scripts/build-pkg.sh).
 import { build } from "esbuild";
-import { copyFileSync, mkdirSync, rmSync, symlinkSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, rmSync, symlinkSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const here = dirname(fileURLToPath(import.meta.url));
 
 /** Builds `worker.js` into `outDir/worker.mjs` (+ the wasm); returns the bundle's path. */
-export async function buildWorker({ pkgDir = join(here, "../../pkg"), outDir = join(here, "dist") } = {}) {
+export async function buildWorker({ pkgDir, outDir = join(here, "dist") } = {}) {
+  const installed = join(here, "node_modules/dme-events");
+  pkgDir ??= existsSync(installed) ? installed : join(here, "../../pkg");
   outDir = resolve(outDir);
   rmSync(outDir, { recursive: true, force: true });
   mkdirSync(outDir, { recursive: true });
