@@ -456,7 +456,20 @@ fn store_mode_delivers_full_objects_and_skips_no_ops() {
         })
         .flatten()
         .collect();
-    assert_eq!(delivered.len(), 1, "the repeat changed nothing");
+    sim.change(tenant("a", Status::Deleted));
+    sim.run_for(SEC);
+    let delivered: Vec<Mo> = sim
+        .events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Event::Deliver { handle, mos } if *handle == h => Some(mos.clone()),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    assert_eq!(delivered.len(), 2, "the repeat changed nothing");
+    assert_eq!(delivered[1].status, Status::Deleted);
+    assert_eq!(delivered[1].get("name"), Some("a"), "the last full object");
     assert_eq!(delivered[0].status, Status::Modified);
     assert_eq!(
         delivered[0].get("name"),

@@ -2127,6 +2127,12 @@ impl Engine {
             Some(store) => {
                 let mut out = Vec::with_capacity(mos.len());
                 for m in mos {
+                    // A delete push is sparse: deliver the last full object instead.
+                    let last = if m.status == Status::Deleted {
+                        store.get(&m.dn).cloned()
+                    } else {
+                        None
+                    };
                     match store.apply(&m) {
                         crate::protocol::Applied::Inserted => {
                             let mut full = store.get(&m.dn).cloned().unwrap_or(m);
@@ -2144,7 +2150,11 @@ impl Engine {
                                 out.push(full);
                             }
                         }
-                        crate::protocol::Applied::Removed => out.push(m),
+                        crate::protocol::Applied::Removed => {
+                            let mut gone = last.unwrap_or(m);
+                            gone.status = Status::Deleted;
+                            out.push(gone);
+                        }
                         crate::protocol::Applied::Unchanged => {}
                     }
                 }
