@@ -15,7 +15,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 
 /**
  * Starts the Worker in workerd. Returns { mf, url, call(path, method) }.
- * @param {object} o { device, webhook, user, password, flavor, pkgDir, outDir, port, log }
+ * @param {object} o { device, webhook, user, password, flavor, pkgDir, outDir, port, log, watchdogMs }
  */
 export async function startWorker(o) {
   const script = await buildWorker({ pkgDir: o.pkgDir, outDir: o.outDir ?? join(here, "dist") });
@@ -33,6 +33,7 @@ export async function startWorker(o) {
       DEVICE_PASSWORD: o.password ?? "ins3965!",
       DEVICE_FLAVOR: o.flavor ?? "apic",
       WEBHOOK_URL: o.webhook,
+      ...(o.watchdogMs ? { WATCHDOG_MS: String(o.watchdogMs) } : {}),
     },
     host: "127.0.0.1",
     port: o.port ?? 0,

@@ -8,7 +8,8 @@
 //
 // Configuration comes from the environment (wrangler.toml `[vars]`, secrets for the password):
 //   DEVICE_URL, DEVICE_USER, DEVICE_PASSWORD, DEVICE_FLAVOR ("apic" | "nxos"), WEBHOOK_URL,
-//   RELAY_TOKEN (optional: then every call needs `Authorization: Bearer <RELAY_TOKEN>`).
+//   RELAY_TOKEN (optional: then every call needs `Authorization: Bearer <RELAY_TOKEN>`),
+//   WATCHDOG_MS (optional: the alarm's period, default one minute).
 //
 // Keeping it alive: the package's timers (subscription and session refreshes) run on setTimeout
 // inside the object while it is in memory, and its socket pushes keep it busy. An alarm every
@@ -18,6 +19,7 @@ import * as dme from "dme-events";
 import { startRelay } from "./relay.js";
 
 const WATCHDOG_MS = 60_000;
+const watchdogMs = (env) => Number(env.WATCHDOG_MS) || WATCHDOG_MS;
 
 function configFrom(env) {
   return {
@@ -62,7 +64,7 @@ export class Relay {
     const { pathname } = new URL(request.url);
     if (pathname === "/start" && request.method === "POST") {
       await this.state.storage.put("enabled", true);
-      await this.state.storage.setAlarm(Date.now() + WATCHDOG_MS);
+      await this.state.storage.setAlarm(Date.now() + watchdogMs(this.env));
       try {
         await this.ensureStarted();
       } catch {
@@ -91,7 +93,7 @@ export class Relay {
 
   async alarm() {
     if (!(await this.state.storage.get("enabled"))) return;
-    await this.state.storage.setAlarm(Date.now() + WATCHDOG_MS);
+    await this.state.storage.setAlarm(Date.now() + watchdogMs(this.env));
     // A relay whose connection failed for good is replaced by a fresh one.
     if (this.relay && this.relay.status().state === "failed") {
       const r = this.relay;

@@ -35,6 +35,8 @@ async function workerdRelay(sim, hook) {
     webhook: hook.url,
     pkgDir: PKG,
     outDir: WORK,
+    // A short watchdog, so the alarm runs (and is proven harmless) during the test.
+    watchdogMs: 1500,
     log: (stdout, stderr) => {
       for (const [s, tag] of [[stdout, "workerd"], [stderr, "workerd!"]]) {
         s.setEncoding("utf8");
@@ -58,6 +60,7 @@ async function workerdRelay(sim, hook) {
       const r = await w.call("/start", "POST");
       assert(r.status === 200 && r.body?.ok, `/start answered ${r.status} ${JSON.stringify(r.body)}`);
     },
+    call: w.call,
     async status() {
       const r = await w.call("/status");
       const s = r.body?.status;
@@ -284,6 +287,24 @@ t.test("stop: the relay logs out and the device holds no session", 20_000, async
   await relay.stop();
   await until(5000, "no session left", async () => (await relaySessions()).length === 0);
 });
+
+if (runtime === "workerd") {
+  t.test("the Durable Object's alarm starts the relay once the device can be reached", 45_000, async () => {
+    await sim.post("/_sim/restart?down_ms=4000");
+    const r = await relay.call("/start", "POST");
+    // The device is down: /start reports the failure, and the object stays enabled.
+    assert(r.status === 502 && r.body.failure?.code, `/start answered ${r.status} ${JSON.stringify(r.body)}`);
+    const st = await until(30_000, "the alarm to start the relay", async () => {
+      const s = (await relay.call("/status")).body;
+      return s.running && s.status.state === "live" && s;
+    });
+    assert(st.enabled, "not enabled");
+    const dn = await sim.fault("F9106", { lc: "raised", severity: "major" });
+    await until(10_000, "a fault from the restarted relay", () => faults(dn).length);
+    await relay.stop();
+    await until(5000, "no session left", async () => (await relaySessions()).length === 0);
+  });
+}
 
 const failed = await t.run(async () => {
   await relay.dispose();
