@@ -447,15 +447,6 @@ fn store_mode_delivers_full_objects_and_skips_no_ops() {
     sim.run_for(SEC);
     sim.change(tenant("a", Status::Modified).with("descr", "1"));
     sim.run_for(SEC);
-    let delivered: Vec<Mo> = sim
-        .events
-        .iter()
-        .filter_map(|(_, e)| match e {
-            Event::Deliver { handle, mos } if *handle == h => Some(mos.clone()),
-            _ => None,
-        })
-        .flatten()
-        .collect();
     sim.change(tenant("a", Status::Deleted));
     sim.run_for(SEC);
     let delivered: Vec<Mo> = sim
