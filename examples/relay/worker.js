@@ -44,7 +44,12 @@ export class Relay {
     if (this.relay) return this.relay;
     if (!this.starting) {
       this.starting = startRelay(dme, configFrom(this.env), (o) => console.log(JSON.stringify(o)))
-        .then((r) => {
+        .then(async (r) => {
+          // A /stop that arrived while this one was logging in wins.
+          if (!(await this.state.storage.get("enabled"))) {
+            await r.stop();
+            throw Object.assign(new Error("stopped while starting"), { code: "CLOSED" });
+          }
           this.relay = r;
           this.lastFailure = null;
           return r;
