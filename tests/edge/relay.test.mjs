@@ -11,7 +11,7 @@
 // Needs the built package in pkg/ (scripts/build-pkg.sh) and target/debug/dme-sim. Ends with
 // "N passed, M failed"; every wait has a deadline, and everything it starts is stopped.
 import { spawn } from "node:child_process";
-import { cpSync, mkdirSync, rmSync, symlinkSync } from "node:fs";
+import { appendFileSync, cpSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ROOT, assert, runner, sleep, startProxy, startSim, startWebhook, until, within } from "./harness.mjs";
 
@@ -24,7 +24,12 @@ const PKG = process.env.DME_PKG ?? join(ROOT, "pkg");
 const WORK = join(ROOT, "target/edge", runtime);
 // Short session timers, so token rotation happens within the test (aaaRefresh every ~3 s).
 const SIM_FLAGS = ["--throttle", "0", "--objects", "400", "--refresh-timeout", "6", "--token-grace", "1"];
-const RELAY_CONNECT = {};
+// What the relay itself printed goes to a file (it reports expected errors during the outage
+// tests, which would read like failures in the test output); its path is shown on failure.
+const TRANSCRIPT = join(ROOT, "target/edge", `${runtime}-relay.log`);
+mkdirSync(join(ROOT, "target/edge"), { recursive: true });
+writeFileSync(TRANSCRIPT, "");
+const transcript = (line) => appendFileSync(TRANSCRIPT, line + "\n");
 
 /** The relay in workerd: the Worker bundled like wrangler would, its Durable Object, /status. */
 async function workerdRelay(sim, hook) {
@@ -48,7 +53,7 @@ async function workerdRelay(sim, hook) {
             const line = buf.slice(0, i);
             buf = buf.slice(i + 1);
             lines.push(line);
-            console.log(`[${tag}] ${line}`);
+            transcript(`[${tag}] ${line}`);
           }
         });
       }
@@ -89,9 +94,7 @@ async function scriptRelay(sim, hook) {
     rmSync(WORK, { recursive: true, force: true });
     mkdirSync(WORK, { recursive: true });
     const config = join(WORK, "deno.json");
-    await import("node:fs").then((fs) =>
-      fs.writeFileSync(config, JSON.stringify({ imports: { "dme-events": join(PKG, "index.js") } })),
-    );
+    writeFileSync(config, JSON.stringify({ imports: { "dme-events": join(PKG, "index.js") } }));
     args = ["run", "--allow-net", "--allow-read", "--allow-env", "--no-prompt", "--config", config,
       join(ROOT, "examples/relay/relay-cli.js"), ...common];
   } else {
@@ -127,14 +130,14 @@ async function scriptRelay(sim, hook) {
           const line = buf.slice(0, i);
           buf = buf.slice(i + 1);
           lines.push(line);
-          console.log(`[${runtime}] ${line}`);
+          transcript(`[${runtime}] ${line}`);
           try {
             events.push(JSON.parse(line));
           } catch {}
         }
       });
       child.stderr.setEncoding("utf8");
-      child.stderr.on("data", (d) => process.stdout.write(`[${runtime}!] ${d}`));
+      child.stderr.on("data", (d) => transcript(`[${runtime}!] ${String(d).trimEnd()}`));
       const first = await until(20_000, "the relay to subscribe", () =>
         exited ? { exited } : events.find((e) => e.event === "subscribed" || e.event === "start-failed"),
       );
@@ -307,6 +310,7 @@ if (runtime === "workerd") {
 }
 
 const failed = await t.run(async () => {
+  console.log(`the relay's own output: ${TRANSCRIPT}`);
   await relay.dispose();
   await hook.close();
   await proxy.close();
