@@ -84,6 +84,7 @@ if cargo build -p dme-sim --locked >"$LOGDIR/sim-build.log" 2>&1 \
   # workerd (through miniflare), and as a script in Deno and Node, each against its own dme-sim
   # and a local webhook receiver.
   tests edge-workerd-entry node tests/edge/workerd.test.mjs
+  tests edge-webworker node tests/edge/webworker.test.mjs
   tests edge-workerd node tests/edge/relay.test.mjs workerd
   tests edge-deno node tests/edge/relay.test.mjs deno
   tests edge-node node --experimental-websocket tests/edge/relay.test.mjs node

@@ -53,11 +53,26 @@ fn page_origin() -> Option<String> {
         .filter(|o| o.starts_with("http"))
 }
 
-/// Whether the runtime keeps cookies for `fetch` (a page does; Deno, Node and workerd do not).
+/// Whether the runtime keeps cookies for `fetch`: a browser does, in a page and in a web worker
+/// (which has no `document`); Deno, Node and workerd do not. A browser is also the one runtime
+/// that drops a `Cookie` header set by script (a forbidden request header, removed without an
+/// error), so a request built with one tells them apart without any network traffic.
 fn has_cookie_jar() -> bool {
-    Reflect::get(&js_sys::global(), &JsValue::from_str("document"))
+    if Reflect::get(&js_sys::global(), &JsValue::from_str("document"))
         .map(|d| d.is_object())
         .unwrap_or(false)
+    {
+        return true;
+    }
+    let probe = || -> Option<bool> {
+        let headers = web_sys::Headers::new().ok()?;
+        headers.append("Cookie", "probe=1").ok()?;
+        let init = web_sys::RequestInit::new();
+        init.set_headers(&headers);
+        let req = web_sys::Request::new_with_str_and_init("http://127.0.0.1/", &init).ok()?;
+        Some(!req.headers().has("Cookie").ok()?)
+    };
+    probe().unwrap_or(false)
 }
 
 fn urls(o: &JsValue) -> Result<Vec<BaseUrl>, JsValue> {
