@@ -22,7 +22,8 @@ export interface ConnectOptions {
   urls?: string[];
   /** Default `"apic"`. */
   flavor?: Flavor;
-  /** Default: `"cookie-jar"` in a page, `"cookie-header"` elsewhere. */
+  /** Default: `"cookie-jar"` in a browser (a page or a web worker), `"cookie-header"` elsewhere
+   * (Deno, Node, workerd). */
   tokenTransport?: TokenTransport;
   /** Log in with `?gui-token-request=yes` and send `APIC-challenge` on every request. */
   guiToken?: boolean;
