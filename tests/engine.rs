@@ -198,6 +198,39 @@ fn socket_not_found_rebuilds_socket_and_every_subscription() {
     assert_clean(&sim);
 }
 
+/// A 503 storm hits every request in flight at once: that is one throttling episode, and the
+/// pause must grow once, not once per failed request (8 subscribes answered 503 together used
+/// to push the pause to the 60 s cap).
+#[test]
+fn simultaneous_503s_count_as_one_throttling_step() {
+    let mut sim = Sim::new(apic_config(16), DeviceCfg::apic());
+    sim.run_for(SEC);
+    sim.dev.faults.throttle_subscribe = true;
+    let classes = [
+        "fvTenant",
+        "fvBD",
+        "fvAEPg",
+        "fvCtx",
+        "vzBrCP",
+        "faultInst",
+        "fvAp",
+        "l1PhysIf",
+    ];
+    for c in classes {
+        sim.subscribe(Query::class(c), SubOptions::default());
+    }
+    sim.run_for(SEC / 2);
+    assert!(
+        sim.engine.stats().subscribe_requests >= classes.len() as u64,
+        "all went out together"
+    );
+    sim.dev.faults.throttle_subscribe = false;
+    sim.run_for(5 * SEC);
+    assert!(all_active(&sim), "back within a few seconds, not a minute");
+    assert!(live(&sim));
+    assert_clean(&sim);
+}
+
 #[test]
 fn throttled_refreshes_back_off_without_expiry() {
     let mut sim = Sim::new(apic_config(6), DeviceCfg::apic());

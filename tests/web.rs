@@ -659,11 +659,22 @@ async fn closing_leaves_nothing_running() {
     let log = Rc::new(Log::default());
     let ec = channel(&session, &log);
     let _sub = subscribe(&ec, class("fvTenant"), &log, false).await;
+    let sessions = |st: &JsValue| Array::from(&get(st, "sessions")).length();
+    let before_close = sessions(&sim_get(base, "/_sim/stats").await);
     ec.close();
-    let r = ec.resources();
-    assert_eq!(get(&r, "sockets").as_f64(), Some(0.0));
-    assert_eq!(get(&r, "requests").as_f64(), Some(0.0));
-    assert_eq!(get(&r, "timer").as_bool(), Some(false));
+    // The channel logged its session out, then released everything.
+    until(5000, "the logout finished", || {
+        let r = ec.resources();
+        get(&r, "sockets").as_f64() == Some(0.0)
+            && get(&r, "requests").as_f64() == Some(0.0)
+            && get(&r, "timer").as_bool() == Some(false)
+    })
+    .await;
+    assert_eq!(
+        sessions(&sim_get(base, "/_sim/stats").await),
+        before_close - 1,
+        "the device session ended"
+    );
     let before = log.events.borrow().len() + log.errors.borrow().len();
     sim(
         base,

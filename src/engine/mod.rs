@@ -1161,8 +1161,13 @@ impl Engine {
     /// gets a pause (full jitter could retry immediately). The pause never exceeds a sixth of the
     /// shortest subscription lifetime (10 s on APIC's 60 s default): longer, and subscriptions
     /// would lapse, and the resubscribes cost the device more than the refreshes it was spared.
+    ///
+    /// One throttling episode escalates once: the 503s of requests that were already in flight
+    /// (or sent during the pause) arrive before the pause ends and do not lengthen it again.
     fn throttle(&mut self, now: u64) {
-        self.throttle_count += 1;
+        if now >= self.throttle_until {
+            self.throttle_count += 1;
+        }
         let shortest = self
             .subs
             .values()

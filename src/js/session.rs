@@ -74,6 +74,10 @@ pub(crate) struct Hub {
     channel_open: Cell<bool>,
     /// The last error reported, to explain a first login that could not connect.
     last_error: RefCell<Option<JsValue>>,
+    /// The session was adopted (`fromToken`): closing must not log it out.
+    adopted: Cell<bool>,
+    /// The channel was closed: user callbacks are no longer called.
+    detached: Cell<bool>,
     me: std::rc::Weak<Hub>,
 }
 
@@ -92,6 +96,8 @@ impl Hub {
             state: RefCell::new(ConnectionState::Connecting),
             channel_open: Cell::new(false),
             last_error: RefCell::new(None),
+            adopted: Cell::new(false),
+            detached: Cell::new(false),
         })
     }
 
@@ -237,6 +243,9 @@ pub(crate) fn state_js(s: &ConnectionState) -> JsValue {
 
 impl Listener for Hub {
     fn on_event(&self, shell: &Rc<Shell>, event: Event) {
+        if self.detached.get() && !matches!(event, Event::LoggedOut | Event::Closed) {
+            return;
+        }
         match event {
             Event::State(s) => {
                 *self.state.borrow_mut() = s.clone();
@@ -481,6 +490,7 @@ fn start(opts: &Object, adopt: bool) -> Result<Promise, JsValue> {
     let config = options::config(opts, adopt)?;
     let shell = Shell::start(config);
     let hub = Hub::new();
+    hub.adopted.set(adopt);
     shell.set_listener(hub.clone());
     let session: JsValue = Session {
         shell: shell.clone(),
@@ -729,10 +739,22 @@ impl EventChannel {
         state_js(&self.hub.state.borrow()).unchecked_into()
     }
 
-    /// Closes the channel and the session's connection: no timer or listener stays behind.
+    /// Closes the channel and ends the connection: callbacks stop at once, a session this
+    /// package logged in to is logged out (an adopted one is left to its owner), and then no
+    /// timer, socket or listener stays behind.
     pub fn close(&self) {
-        self.shell.shutdown();
+        if self.hub.detached.replace(true) {
+            return;
+        }
         self.hub.channel_open.set(false);
+        self.hub
+            .fail_all_pending(&engine_error(&EngineError::Closed));
+        if self.hub.adopted.get() || self.shell.is_closed() {
+            self.shell.shutdown();
+        } else {
+            // The LoggedOut (or Closed) event that follows shuts the shell down.
+            self.shell.with_engine(|e, now| e.logout(now));
+        }
     }
 
     /// Resources the channel still holds: `{ sockets, requests, timer }` (for leak checks).
