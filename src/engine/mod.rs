@@ -63,8 +63,8 @@ use std::hash::{Hash, Hasher};
 
 use crate::protocol::{
     login_body, login_path, logout_body, parse_login, parse_notification, parse_query,
-    parse_refresh, subscription_refresh_path, BaseUrl, ErrorKind, LoginInfo, MalformedError, Mo,
-    Query, ResponseError, Status, Store, LOGOUT_PATH, REFRESH_SESSION_PATH,
+    parse_refresh, subscription_refresh_path, Attributes, BaseUrl, ErrorKind, LoginInfo,
+    MalformedError, Mo, Query, ResponseError, Status, Store, LOGOUT_PATH, REFRESH_SESSION_PATH,
 };
 
 pub use config::{Auth, Config, Flavor, TokenTransport};
@@ -2556,7 +2556,9 @@ fn reconcile(store: &mut Store, snapshot: &[Mo], first: bool) -> Vec<Mo> {
                     out.push(flat);
                 }
                 Some(old) => {
-                    if old.attributes != flat.attributes || old.class_name != flat.class_name {
+                    if !same_content(&old.attributes, &flat.attributes)
+                        || old.class_name != flat.class_name
+                    {
                         flat.status = Status::Modified;
                         out.push(flat);
                     }
@@ -2571,6 +2573,17 @@ fn reconcile(store: &mut Store, snapshot: &[Mo], first: bool) -> Vec<Mo> {
         }
     }
     out
+}
+
+/// Attributes that say when or how an object was last written, not what it is: a difference in
+/// them alone is no change to report after a gap.
+const BOOKKEEPING: [&str; 3] = ["modTs", "childAction", "rn"];
+
+fn same_content(a: &Attributes, b: &Attributes) -> bool {
+    fn content(m: &Attributes) -> impl Iterator<Item = (&String, &String)> {
+        m.iter().filter(|(k, _)| !BOOKKEEPING.contains(&k.as_str()))
+    }
+    a == b || content(a).eq(content(b))
 }
 
 /// Drops exact repeats of an object within one frame (the device sometimes sends one twice).

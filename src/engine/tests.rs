@@ -25,6 +25,26 @@ fn reconcile_synthesizes_created_modified_deleted() {
     assert_eq!(store.get("uni/tn-a").unwrap().get("descr"), Some("2"));
 }
 
+/// Runtime objects answer `modTs:"never"` in queries but carry a timestamp in pushes: an object
+/// whose only difference after a gap is bookkeeping (`modTs`, `childAction`, `rn`) did not change.
+#[test]
+fn reconcile_ignores_bookkeeping_only_differences() {
+    let mut store = Store::new();
+    let held = Mo::new("ethpmPhysIf", "sys/phys-[eth1/1]/phys", Status::Snapshot)
+        .with("operSt", "up")
+        .with("modTs", "2026-11-23T01:00:00.000+00:00")
+        .with("childAction", "");
+    reconcile(&mut store, &[held], true);
+    let snap = Mo::new("ethpmPhysIf", "sys/phys-[eth1/1]/phys", Status::Snapshot)
+        .with("operSt", "up")
+        .with("modTs", "never")
+        .with("rn", "phys")
+        .with("childAction", "");
+    assert!(reconcile(&mut store, &[snap.clone()], false).is_empty());
+    let changed = snap.with("operSt", "down");
+    assert_eq!(reconcile(&mut store, &[changed], false).len(), 1);
+}
+
 #[test]
 fn frame_dedup_keeps_order_and_distinct_objects() {
     let a = Mo::new("fvTenant", "uni/tn-a", Status::Modified).with("descr", "1");
