@@ -53,15 +53,27 @@ thread_local! {
     static LIVE: RefCell<Vec<Rc<Shell>>> = const { RefCell::new(Vec::new()) };
 }
 
+thread_local! {
+    /// `performance` and its `now`, looked up once: this runs for every socket message, and two
+    /// property lookups by name per call were a visible share of the delivery cost.
+    static PERF_NOW: Option<(JsValue, js_sys::Function)> = {
+        Reflect::get(&js_sys::global(), &JsValue::from_str("performance"))
+            .ok()
+            .filter(|p| p.is_object())
+            .and_then(|p| {
+                let now = Reflect::get(&p, &JsValue::from_str("now")).ok()?;
+                let f: js_sys::Function = wasm_bindgen::JsCast::dyn_into(now).ok()?;
+                Some((p, f))
+            })
+    };
+}
+
 /// Monotonic milliseconds: `performance.now()` where the runtime has it, else `Date.now()`.
 pub(crate) fn now_ms() -> u64 {
-    let perf = Reflect::get(&js_sys::global(), &JsValue::from_str("performance")).ok();
-    let t = perf
-        .filter(|p| p.is_object())
-        .and_then(|p| {
-            let now = Reflect::get(&p, &JsValue::from_str("now")).ok()?;
-            let f: &js_sys::Function = wasm_bindgen::JsCast::dyn_ref(&now)?;
-            f.call0(&p).ok()?.as_f64()
+    let t = PERF_NOW
+        .with(|p| {
+            p.as_ref()
+                .and_then(|(perf, f)| f.call0(perf).ok()?.as_f64())
         })
         .unwrap_or_else(js_sys::Date::now);
     t.max(0.0) as u64
