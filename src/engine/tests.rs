@@ -40,7 +40,7 @@ fn reconcile_ignores_bookkeeping_only_differences() {
         .with("modTs", "never")
         .with("rn", "phys")
         .with("childAction", "");
-    assert!(reconcile(&mut store, &[snap.clone()], false).is_empty());
+    assert!(reconcile(&mut store, std::slice::from_ref(&snap), false).is_empty());
     let changed = snap.with("operSt", "down");
     assert_eq!(reconcile(&mut store, &[changed], false).len(), 1);
 }
