@@ -196,6 +196,31 @@ fn channel(session: &Session, log: &Rc<Log>) -> EventChannel {
     .expect("channel")
 }
 
+/// What most tests start from: their turn, the APIC simulator, a logged-in session and its
+/// channel with a log of every callback.
+struct Fx {
+    _turn: Turn,
+    base: &'static str,
+    session: Session,
+    log: Rc<Log>,
+    ec: EventChannel,
+}
+
+async fn fixture() -> Fx {
+    let _turn = turn().await;
+    let base = apic();
+    let session = login_at(base, "apic").await;
+    let log = Rc::new(Log::default());
+    let ec = channel(&session, &log);
+    Fx {
+        _turn,
+        base,
+        session,
+        log,
+        ec,
+    }
+}
+
 /// Subscribes with any options object and waits for the device's answer.
 async fn subscribe_raw(ec: &EventChannel, query: JsValue, options: Option<Object>) -> Subscription {
     let v = wait(
@@ -232,6 +257,20 @@ async fn sleep(ms: u32) {
 
 fn class(name: &str) -> JsValue {
     ClassQuery::new(name.into(), None).unwrap().into()
+}
+
+/// Creates (or rewrites) tenant `name` through the simulator, as a change made on the device.
+async fn write_tenant(base: &str, name: &str, descr: &str) {
+    sim(
+        base,
+        &format!("/_sim/write?dn=uni/tn-{name}"),
+        Some(&tenant_body(name, descr)),
+    )
+    .await;
+}
+
+async fn delete_tenant(base: &str, name: &str) {
+    sim(base, &format!("/_sim/delete?dn=uni/tn-{name}"), None).await;
 }
 
 fn tenant_body(name: &str, descr: &str) -> String {
@@ -318,12 +357,7 @@ async fn class_subscription_created_modified_deleted_in_store_mode() {
         Some("")
     );
 
-    sim(
-        base,
-        "/_sim/write?dn=uni/tn-wasm1",
-        Some(&tenant_body("wasm1", "one")),
-    )
-    .await;
+    write_tenant(base, "wasm1", "one").await;
     until(5000, "created", || log.saw("uni/tn-wasm1", "created")).await;
     sim(
         base,
@@ -344,7 +378,7 @@ async fn class_subscription_created_modified_deleted_in_store_mode() {
     assert_eq!(get(&a, "name").as_string().as_deref(), Some("wasm1"));
     store_matches_truth(&sub, base, "fvTenant").await.unwrap();
 
-    sim(base, "/_sim/delete?dn=uni/tn-wasm1", None).await;
+    delete_tenant(base, "wasm1").await;
     until(5000, "deleted", || log.saw("uni/tn-wasm1", "deleted")).await;
     store_matches_truth(&sub, base, "fvTenant").await.unwrap();
     assert!(log.errors.borrow().is_empty(), "no errors");
@@ -356,12 +390,7 @@ async fn class_subscription_created_modified_deleted_in_store_mode() {
 async fn dn_and_class_subscriptions_share_one_frame_and_xml_works() {
     let _turn = turn().await;
     let base = apic();
-    sim(
-        base,
-        "/_sim/write?dn=uni/tn-wasm2",
-        Some(&tenant_body("wasm2", "a")),
-    )
-    .await;
+    write_tenant(base, "wasm2", "a").await;
     let session = login_at(base, "apic").await;
     let log_class = Rc::new(Log::default());
     let log_dn = Rc::new(Log::default());
@@ -406,7 +435,7 @@ async fn dn_and_class_subscriptions_share_one_frame_and_xml_works() {
     assert_eq!(log_class.mos().len(), 1);
     assert_eq!(log_dn.mos().len(), 1);
     assert!(get(&stats, "frames").as_f64().unwrap() >= 2.0);
-    sim(base, "/_sim/delete?dn=uni/tn-wasm2", None).await;
+    delete_tenant(base, "wasm2").await;
     ec.close();
 }
 
@@ -426,12 +455,7 @@ async fn refreshes_keep_a_subscription_alive_past_its_lifetime() {
     let sub = subscribe_raw(&ec, class("fvTenant"), Some(opts)).await;
     let id = sub.subid();
     sleep(12_000).await;
-    sim(
-        base,
-        "/_sim/write?dn=uni/tn-wasm3",
-        Some(&tenant_body("wasm3", "x")),
-    )
-    .await;
+    write_tenant(base, "wasm3", "x").await;
     until(5000, "a push after 12 s", || {
         log.saw("uni/tn-wasm3", "created")
     })
@@ -448,27 +472,24 @@ async fn refreshes_keep_a_subscription_alive_past_its_lifetime() {
         get(&stats, "tokenRefreshes").as_f64().unwrap() >= 1.0,
         "aaaRefresh ran (refresh timeout 12 s)"
     );
-    sim(base, "/_sim/delete?dn=uni/tn-wasm3", None).await;
+    delete_tenant(base, "wasm3").await;
     ec.close();
 }
 
 #[wasm_bindgen_test]
 async fn dropped_socket_reconnects_with_a_gap_and_the_store_converges() {
-    let _turn = turn().await;
-    let base = apic();
-    let session = login_at(base, "apic").await;
-    let log = Rc::new(Log::default());
-    let ec = channel(&session, &log);
+    let Fx {
+        _turn,
+        base,
+        session: _,
+        log,
+        ec,
+    } = fixture().await;
     let sub = subscribe(&ec, class("fvTenant"), &log, true).await;
     let first_id = sub.subid();
     sim(base, "/_sim/drop-sockets", None).await;
     // A change while the client is away: it must show up through reconciliation.
-    sim(
-        base,
-        "/_sim/write?dn=uni/tn-wasm4",
-        Some(&tenant_body("wasm4", "while-away")),
-    )
-    .await;
+    write_tenant(base, "wasm4", "while-away").await;
     until(8000, "a gap", || !log.gaps.borrow().is_empty()).await;
     until(8000, "resubscribed", || {
         !sub.subid().is_empty() && sub.subid() != first_id
@@ -486,17 +507,19 @@ async fn dropped_socket_reconnects_with_a_gap_and_the_store_converges() {
     })
     .await;
     store_matches_truth(&sub, base, "fvTenant").await.unwrap();
-    sim(base, "/_sim/delete?dn=uni/tn-wasm4", None).await;
+    delete_tenant(base, "wasm4").await;
     ec.close();
 }
 
 #[wasm_bindgen_test]
 async fn expired_session_logs_in_again() {
-    let _turn = turn().await;
-    let base = apic();
-    let session = login_at(base, "apic").await;
-    let log = Rc::new(Log::default());
-    let ec = channel(&session, &log);
+    let Fx {
+        _turn,
+        base,
+        session: _,
+        log,
+        ec,
+    } = fixture().await;
     let sub = subscribe(&ec, class("fvTenant"), &log, true).await;
     let logins = get(&ec.stats(), "logins").as_f64().unwrap();
     sim(base, "/_sim/expire-session", None).await;
@@ -509,28 +532,25 @@ async fn expired_session_logs_in_again() {
         sub.info().is_object() && get(&sub.info(), "state").as_string().as_deref() == Some("active")
     })
     .await;
-    sim(
-        base,
-        "/_sim/write?dn=uni/tn-wasm5",
-        Some(&tenant_body("wasm5", "after")),
-    )
-    .await;
+    write_tenant(base, "wasm5", "after").await;
     until(5000, "pushes flow again", || {
         log.saw("uni/tn-wasm5", "created")
     })
     .await;
     store_matches_truth(&sub, base, "fvTenant").await.unwrap();
-    sim(base, "/_sim/delete?dn=uni/tn-wasm5", None).await;
+    delete_tenant(base, "wasm5").await;
     ec.close();
 }
 
 #[wasm_bindgen_test]
 async fn throttling_backs_off_and_malformed_frames_are_reported() {
-    let _turn = turn().await;
-    let base = apic();
-    let session = login_at(base, "apic").await;
-    let log = Rc::new(Log::default());
-    let ec = channel(&session, &log);
+    let Fx {
+        _turn,
+        base,
+        session: _,
+        log,
+        ec,
+    } = fixture().await;
     sim(base, "/_sim/fail-503?n=2", None).await;
     // The subscribe meets two 503s and still succeeds after backing off.
     let sub = subscribe(&ec, class("fvTenant"), &log, false).await;
@@ -543,12 +563,7 @@ async fn throttling_backs_off_and_malformed_frames_are_reported() {
             .any(|e| get(e, "code").as_string().as_deref() == Some("PROTOCOL"))
     })
     .await;
-    sim(
-        base,
-        "/_sim/write?dn=uni/tn-wasm6",
-        Some(&tenant_body("wasm6", "x")),
-    )
-    .await;
+    write_tenant(base, "wasm6", "x").await;
     until(5000, "the stream goes on", || {
         log.saw("uni/tn-wasm6", "created")
     })
@@ -557,17 +572,19 @@ async fn throttling_backs_off_and_malformed_frames_are_reported() {
         log.gaps.borrow().is_empty(),
         "a bad frame is not a disconnect"
     );
-    sim(base, "/_sim/delete?dn=uni/tn-wasm6", None).await;
+    delete_tenant(base, "wasm6").await;
     ec.close();
 }
 
 #[wasm_bindgen_test]
 async fn a_throwing_callback_is_reported_and_delivery_continues() {
-    let _turn = turn().await;
-    let base = apic();
-    let session = login_at(base, "apic").await;
-    let log = Rc::new(Log::default());
-    let ec = channel(&session, &log);
+    let Fx {
+        _turn,
+        base,
+        session: _,
+        log,
+        ec,
+    } = fixture().await;
     let thrower = Function::new_with_args("mos", "throw new Error('user bug')");
     let _sub = subscribe_raw(
         &ec,
@@ -577,12 +594,7 @@ async fn a_throwing_callback_is_reported_and_delivery_continues() {
     .await;
     let log2 = Rc::new(Log::default());
     let _sub2 = subscribe(&ec, class("fvTenant"), &log2, false).await;
-    sim(
-        base,
-        "/_sim/write?dn=uni/tn-wasm7",
-        Some(&tenant_body("wasm7", "x")),
-    )
-    .await;
+    write_tenant(base, "wasm7", "x").await;
     until(5000, "the other subscription still gets it", || {
         log2.saw("uni/tn-wasm7", "created")
     })
@@ -594,29 +606,26 @@ async fn a_throwing_callback_is_reported_and_delivery_continues() {
             .any(|e| get(e, "code").as_string().as_deref() == Some("CALLBACK_THREW"))
     })
     .await;
-    sim(base, "/_sim/delete?dn=uni/tn-wasm7", None).await;
+    delete_tenant(base, "wasm7").await;
     ec.close();
 }
 
 #[wasm_bindgen_test]
 async fn getevent_pulls_and_times_out() {
-    let _turn = turn().await;
-    let base = apic();
-    let session = login_at(base, "apic").await;
-    let log = Rc::new(Log::default());
-    let ec = channel(&session, &log);
+    let Fx {
+        _turn,
+        base,
+        session: _,
+        log: _,
+        ec,
+    } = fixture().await;
     let _sub = subscribe_raw(&ec, class("fvTenant"), None).await;
     let none = wait(ec.getevent(Some(opts(&[("timeoutMs", JsValue::from(200))]))))
         .await
         .unwrap();
     assert!(none.is_null(), "nothing yet: null after the timeout");
     let pending = ec.getevent(Some(opts(&[("timeoutMs", JsValue::from(5000))])));
-    sim(
-        base,
-        "/_sim/write?dn=uni/tn-wasm8",
-        Some(&tenant_body("wasm8", "x")),
-    )
-    .await;
+    write_tenant(base, "wasm8", "x").await;
     let ev = wait(pending).await.unwrap();
     assert_eq!(get(&ev, "type").as_string().as_deref(), Some("mos"));
     let mos = Array::from(&get(&ev, "mos"));
@@ -624,7 +633,7 @@ async fn getevent_pulls_and_times_out() {
         get(&mos.get(0), "dn").as_string().as_deref(),
         Some("uni/tn-wasm8")
     );
-    sim(base, "/_sim/delete?dn=uni/tn-wasm8", None).await;
+    delete_tenant(base, "wasm8").await;
     ec.close();
 }
 
@@ -653,11 +662,13 @@ async fn nxos_flavor_run() {
 
 #[wasm_bindgen_test]
 async fn closing_leaves_nothing_running() {
-    let _turn = turn().await;
-    let base = apic();
-    let session = login_at(base, "apic").await;
-    let log = Rc::new(Log::default());
-    let ec = channel(&session, &log);
+    let Fx {
+        _turn,
+        base,
+        session,
+        log,
+        ec,
+    } = fixture().await;
     let _sub = subscribe(&ec, class("fvTenant"), &log, false).await;
     let sessions = |st: &JsValue| Array::from(&get(st, "sessions")).length();
     let before_close = sessions(&sim_get(base, "/_sim/stats").await);
@@ -676,12 +687,7 @@ async fn closing_leaves_nothing_running() {
         "the device session ended"
     );
     let before = log.events.borrow().len() + log.errors.borrow().len();
-    sim(
-        base,
-        "/_sim/write?dn=uni/tn-wasm9",
-        Some(&tenant_body("wasm9", "x")),
-    )
-    .await;
+    write_tenant(base, "wasm9", "x").await;
     sleep(1500).await;
     assert_eq!(
         log.events.borrow().len() + log.errors.borrow().len(),
@@ -691,7 +697,7 @@ async fn closing_leaves_nothing_running() {
     assert!(ec
         .subscribe(class("fvTenant").unchecked_into(), None)
         .is_err());
-    sim(base, "/_sim/delete?dn=uni/tn-wasm9", None).await;
+    delete_tenant(base, "wasm9").await;
     wait(session.logout()).await.unwrap();
 }
 
@@ -719,12 +725,7 @@ async fn callbacks_may_call_back_into_the_package() {
         Some(obj(&[("onEvent", reenter.as_ref().clone())])),
     )
     .await;
-    sim(
-        base,
-        "/_sim/write?dn=uni/tn-wasm10",
-        Some(&tenant_body("wasm10", "x")),
-    )
-    .await;
+    write_tenant(base, "wasm10", "x").await;
     until(5000, "the re-entrant callback ran", || {
         !seen.borrow().is_empty()
     })
@@ -750,7 +751,7 @@ async fn callbacks_may_call_back_into_the_package() {
         Some(obj(&[("onEvent", closer.as_ref().clone())])),
     )
     .await;
-    sim(base, "/_sim/delete?dn=uni/tn-wasm10", None).await;
+    delete_tenant(base, "wasm10").await;
     until(5000, "closed from a callback", || {
         get(&ec.resources(), "sockets").as_f64() == Some(0.0)
     })
@@ -762,7 +763,7 @@ async fn callbacks_may_call_back_into_the_package() {
 async fn a_device_that_lost_the_socket_answers_405_and_everything_is_rebuilt() {
     let _turn = turn().await;
     let base = apic();
-    sim(base, "/_sim/delete?dn=uni/tn-wasm11", None).await;
+    delete_tenant(base, "wasm11").await;
     let session = login_at(base, "apic").await;
     let log = Rc::new(Log::default());
     let ec = channel(&session, &log);
@@ -780,12 +781,7 @@ async fn a_device_that_lost_the_socket_answers_405_and_everything_is_rebuilt() {
         .unwrap();
     // The device forgets the socket without closing it: no close event reaches the client.
     sim(base, "/_sim/drop-sockets?mode=forget", None).await;
-    sim(
-        base,
-        "/_sim/write?dn=uni/tn-wasm11",
-        Some(&tenant_body("wasm11", "unseen")),
-    )
-    .await;
+    write_tenant(base, "wasm11", "unseen").await;
     until(10_000, "a gap", || !log.gaps.borrow().is_empty()).await;
     until(10_000, "a new subscription id", || {
         let id = sub.subid();
@@ -824,6 +820,6 @@ async fn a_device_that_lost_the_socket_answers_405_and_everything_is_rebuilt() {
         log.saw("uni/tn-wasm11", "modified")
     })
     .await;
-    sim(base, "/_sim/delete?dn=uni/tn-wasm11", None).await;
+    delete_tenant(base, "wasm11").await;
     ec.close();
 }
