@@ -216,3 +216,57 @@ fn the_socket_scheme_follows_the_page_and_credentials_stay_out_of_urls() {
         );
     }
 }
+
+/// Leaks: 10,000 subscribe/close cycles leave the engine holding nothing for them (no handle, no
+/// counters entry, no pull-queue entry, no pending refresh), while the device lets the closed
+/// subscriptions lapse.
+#[test]
+fn ten_thousand_subscribe_close_cycles_leave_nothing_behind() {
+    let mut sim = Sim::new(apic_config(77), DeviceCfg::apic());
+    sim.run_for(SEC);
+    let keep = sim.subscribe(Query::class("fvTenant"), SubOptions::default());
+    sim.run_for(SEC);
+    for i in 0..10_000u32 {
+        let opts = SubOptions {
+            store: i % 2 == 0,
+            pull: i % 3 == 0,
+            ..SubOptions::default()
+        };
+        let h = sim.subscribe(Query::class("fvBD"), opts);
+        // Close some before the answer, some after.
+        if i % 2 == 0 {
+            sim.run_for(50);
+        }
+        assert!(sim.engine.unsubscribe(h, sim.now));
+        sim.pump();
+    }
+    // Closed subscriptions are no longer refreshed and lapse at the device after their lifetime
+    // (`refresh-timeout` 900 s by default on APIC).
+    sim.run_for(16 * MIN);
+    assert_eq!(
+        sim.engine.handles(),
+        vec![keep],
+        "only the kept subscription is held"
+    );
+    assert_eq!(sim.engine.stats().per_subscription.len(), 1);
+    assert_eq!(sim.engine.pulled_len(), 0);
+    let alive = sim
+        .dev
+        .subs
+        .values()
+        .filter(|s| s.expires_at > sim.now)
+        .count();
+    assert!(
+        alive <= 1,
+        "closed subscriptions lapsed at the device: {alive} still alive"
+    );
+    // Refreshes go to the one subscription left (on its schedule, plus the 30 s heartbeat that
+    // a quiet connection sends), not to 10,000 ghosts.
+    let before = sim.engine.stats().refresh_requests;
+    sim.run_for(10 * MIN);
+    let per_minute = (sim.engine.stats().refresh_requests - before) as f64 / 10.0;
+    assert!(
+        per_minute <= 3.0,
+        "{per_minute} refreshes a minute for one subscription"
+    );
+}
