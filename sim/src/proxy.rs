@@ -6,8 +6,8 @@
 use std::sync::Arc;
 
 use axum::body::{to_bytes, Body};
-use axum::extract::ws::{Message as AMsg, WebSocketUpgrade};
-use axum::extract::{FromRequestParts, Request};
+use axum::extract::ws::Message as AMsg;
+use axum::extract::Request;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
@@ -184,16 +184,9 @@ impl Upstream {
     }
 
     async fn socket(&self, sim: &Arc<Sim>, req: Request) -> Response {
-        let (mut parts, _b) = req.into_parts();
-        let ws = match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
-            Ok(w) => w,
-            Err(_) => {
-                return err(
-                    Enc::Json,
-                    400,
-                    "Invalid request: WebSocket upgrade expected",
-                )
-            }
+        let (ws, parts) = match crate::server::upgrade(req).await {
+            Ok(u) => u,
+            Err(r) => return r,
         };
         let pq = parts
             .uri

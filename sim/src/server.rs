@@ -985,17 +985,26 @@ fn write(sim: &Arc<Sim>, enc: Enc, url_dn: &str, body: &[u8]) -> Response {
 
 // ---------------------------------------------------------------- the socket
 
-async fn socket(sim: &Arc<Sim>, token: String, req: Request) -> Response {
+/// Takes the WebSocket upgrade out of a request, or answers 400 in the device envelope. The
+/// request's parts stay available (the proxy needs its path).
+pub(crate) async fn upgrade(
+    req: Request,
+) -> Result<(WebSocketUpgrade, axum::http::request::Parts), Response> {
     let (mut parts, _body) = req.into_parts();
-    let ws = match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
-        Ok(w) => w,
-        Err(_) => {
-            return err(
-                Enc::Json,
-                400,
-                "Invalid request: WebSocket upgrade expected",
-            )
-        }
+    match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
+        Ok(w) => Ok((w, parts)),
+        Err(_) => Err(err(
+            Enc::Json,
+            400,
+            "Invalid request: WebSocket upgrade expected",
+        )),
+    }
+}
+
+async fn socket(sim: &Arc<Sim>, token: String, req: Request) -> Response {
+    let ws = match upgrade(req).await {
+        Ok((w, _)) => w,
+        Err(r) => return r,
     };
     let attached = {
         let mut st = sim.lock();

@@ -975,15 +975,10 @@ impl Engine {
     /// Takes a subscription out of every schedule and cancels its request. With `forget_ids`,
     /// its ids stop routing pushes.
     fn detach(&mut self, h: SubHandle, forget_ids: bool) {
+        self.unschedule_refresh(h);
         let Some(s) = self.subs.get_mut(&h) else {
             return;
         };
-        if let Some(k) = s.next_refresh.take() {
-            self.refresh_sched.remove(&(k, h));
-        }
-        if let Some(k) = s.ready_key.take() {
-            self.refresh_ready.remove(&(k, h));
-        }
         if let Some(k) = s.retry_at.take() {
             self.sub_retry.remove(&(k, h));
         }
@@ -1037,15 +1032,23 @@ impl Engine {
         }
     }
 
-    fn schedule_refresh(&mut self, h: SubHandle, at: u64) {
+    /// Removes a subscription's planned or ready refresh; false if the handle is unknown.
+    fn unschedule_refresh(&mut self, h: SubHandle) -> bool {
         let Some(s) = self.subs.get_mut(&h) else {
-            return;
+            return false;
         };
         if let Some(k) = s.next_refresh.take() {
             self.refresh_sched.remove(&(k, h));
         }
         if let Some(k) = s.ready_key.take() {
             self.refresh_ready.remove(&(k, h));
+        }
+        true
+    }
+
+    fn schedule_refresh(&mut self, h: SubHandle, at: u64) {
+        if !self.unschedule_refresh(h) {
+            return;
         }
         let at = self.reserve_slot(at, self.last_now);
         if let Some(s) = self.subs.get_mut(&h) {
