@@ -80,6 +80,11 @@ if cargo build -p dme-sim --locked >"$LOGDIR/sim-build.log" 2>&1 \
   # used from Node.js, an esbuild bundle in Chromium and Deno.
   tests e2e-console node tests/e2e/console.test.mjs
   tests e2e-package node tests/e2e/package.test.mjs
+  # Chaos, short run: seeded fault schedules (socket drops, restarts, token and subscription
+  # expiry, 400/405/503, slow, duplicated, batched and malformed frames, hidden and frozen tab,
+  # clock jumps) against store-mode subscriptions; the stores must equal the simulator's truth
+  # within two refresh periods. The long run is `bash scripts/chaos.sh --schedules 200`.
+  tests chaos node tests/chaos/run.mjs --schedules 4 --parallel 2 --faults 8 --self-check
   # At the edge: the example fault relay (examples/relay/) as a Worker with a Durable Object in
   # workerd (through miniflare), and as a script in Deno and Node, each against its own dme-sim
   # and a local webhook receiver.
