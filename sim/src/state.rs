@@ -580,31 +580,36 @@ impl State {
         }
     }
 
-    /// One frame per session and encoding holding every matching change of the group.
+    /// The frames for a group of changes: per session and encoding, the changes that match the
+    /// same set of that session's subscriptions go together in one frame listing those ids. A
+    /// change matching several subscriptions arrives once with all their ids; a frame never
+    /// lists an id whose query does not match every object in it.
     fn deliver(&mut self, cat: &Catalog, group: &[Change]) {
         let now = Instant::now();
-        // session -> enc -> (ids, item indexes)
-        let mut plan: BTreeMap<(u64, bool), (Vec<u64>, Vec<usize>)> = BTreeMap::new();
+        // (session, xml, ids) -> item indexes, in the order of the group.
+        let mut matches: BTreeMap<(u64, bool, usize), Vec<u64>> = BTreeMap::new();
         for sub in self.subs.values() {
             if sub.silenced || sub.expires <= now {
                 continue;
             }
-            let mut hit = false;
             for (i, ch) in group.iter().enumerate() {
                 if sub.query.matches(ch, &self.mit, cat) {
-                    let e = plan.entry((sub.session, sub.enc == Enc::Xml)).or_default();
-                    if !hit {
-                        e.0.push(sub.id);
-                        hit = true;
-                    }
-                    if !e.1.contains(&i) {
-                        e.1.push(i);
+                    let ids = matches
+                        .entry((sub.session, sub.enc == Enc::Xml, i))
+                        .or_default();
+                    if !ids.contains(&sub.id) {
+                        ids.push(sub.id);
                     }
                 }
             }
         }
+        let mut plan: BTreeMap<(u64, bool, Vec<u64>), Vec<usize>> = BTreeMap::new();
+        for ((sid, xml, i), mut ids) in matches {
+            ids.sort_unstable();
+            plan.entry((sid, xml, ids)).or_default().push(i);
+        }
         let mut slow = Vec::new();
-        for ((sid, xml), (ids, mut items)) in plan {
+        for ((sid, xml, ids), mut items) in plan {
             let Some(sess) = self.sessions.get(&sid) else {
                 continue;
             };

@@ -519,3 +519,51 @@ async fn churn_nxos_flaps_bgp_and_links() {
     assert_eq!(classes.len(), 4, "{classes:?}");
     sim.shutdown().await;
 }
+
+/// A batched frame lists only ids whose queries match every object in it: a change of another
+/// class goes in a frame of its own (a device lists, for each object, the subscriptions it
+/// matches; mixing them would hand a subscription objects it never asked for).
+#[tokio::test]
+async fn batched_frames_never_mix_subscriptions() {
+    let sim = start(cfg(Flavor::Apic)).await;
+    let base = sim.base_url();
+    let c = Client::login(&base).await;
+    let mut ws = c.socket().await;
+    let (_, tenants) = c.subscribe("/api/class/fvTenant.json").await;
+    let (_, bds) = c.subscribe("/api/class/fvBD.json").await;
+    let objs = [
+        ("uni/tn-mix", "fvTenant"),
+        ("uni/tn-mix/BD-b1", "fvBD"),
+        ("uni/tn-mix2", "fvTenant"),
+    ];
+    for (dn, class) in objs {
+        c.write(dn, json!({class: {"attributes": {}}})).await;
+    }
+    while !ws.quiet(Duration::from_millis(300)).await {}
+    sim_call(&base, "batch?n=3").await;
+    for (dn, class) in objs {
+        c.write(dn, json!({class: {"attributes": {"descr": "batched"}}}))
+            .await;
+    }
+    let mut seen = Vec::new();
+    for _ in 0..2 {
+        let f = ws.frame_json().await;
+        let classes: Vec<String> = f["imdata"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| entry(e).0)
+            .collect();
+        let want = if ids(&f) == vec![tenants.clone()] {
+            "fvTenant"
+        } else {
+            assert_eq!(ids(&f), vec![bds.clone()], "{f}");
+            "fvBD"
+        };
+        assert!(classes.iter().all(|c| c == want), "{f}");
+        seen.push((want, classes.len()));
+    }
+    seen.sort();
+    assert_eq!(seen, vec![("fvBD", 1), ("fvTenant", 2)]);
+    sim.shutdown().await;
+}
