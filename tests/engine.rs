@@ -818,6 +818,51 @@ fn pushes_that_beat_the_subscribe_answer_are_kept() {
     assert!(pos_sub < pos_del);
 }
 
+/// Found by the chaos suite: many classes (`ethpmPhysIf` among them) carry `modTs: "never"`
+/// in a snapshot, while a push carries a timestamp. A push that beat the subscribe answer was
+/// compared with the snapshot's `modTs` as text ("2026-…" sorts before "never") and dropped: the
+/// store kept the old value with no gap. A push for the new id can only describe a change made
+/// after the subscription existed, so it is applied, in order, whatever the timestamps say.
+#[test]
+fn early_pushes_are_applied_in_store_mode_whatever_the_modts() {
+    for (held, pushed) in [
+        ("never", "2026-11-23T04:27:55.100+00:00"),
+        ("never", "never"),
+        (
+            "2026-11-23T04:27:55.100+00:00",
+            "2026-11-23T04:27:55.100+00:00",
+        ),
+    ] {
+        let mut e = Engine::new(apic_config(24), 0);
+        let sock = up(&mut e);
+        let opts = SubOptions {
+            store: true,
+            ..SubOptions::default()
+        };
+        let h = e.subscribe(Query::class("ethpmPhysIf"), opts, 30);
+        let sub = http(e.poll_action());
+        let dn = "topology/pod-1/node-101/sys/phys-[eth1/15]/phys";
+        let frame = format!(
+            r#"{{"subscriptionId":["72057598349803562"],"imdata":[{{"ethpmPhysIf":{{"attributes":{{"dn":"{dn}","status":"modified","modTs":"{pushed}","operSt":"down","lastLinkStChg":"2026-11-23T04:27:55.100+00:00"}}}}}}]}}"#
+        );
+        e.handle_socket_message(sock, &frame, 40);
+        let answer = format!(
+            r#"{{"totalCount":"1","subscriptionId":"72057598349803562","imdata":[{{"ethpmPhysIf":{{"attributes":{{"dn":"{dn}","modTs":"{held}","operSt":"up","lastLinkStChg":"2026-11-16T17:47:58.643+00:00"}}}}}}]}}"#
+        );
+        e.handle_http_response(sub.id, 200, answer, 50);
+        let mo = e.store(h).and_then(|s| s.get(dn)).expect("held");
+        assert_eq!(
+            (mo.get("operSt"), mo.get("lastLinkStChg")),
+            (Some("down"), Some("2026-11-23T04:27:55.100+00:00")),
+            "snapshot modTs {held}, push modTs {pushed}"
+        );
+        let delivered = std::iter::from_fn(|| e.poll_event()).any(|ev| {
+            matches!(&ev, Event::Deliver { handle, mos } if *handle == h && mos.iter().any(|m| m.get("operSt") == Some("down")))
+        });
+        assert!(delivered, "the change is delivered (snapshot modTs {held})");
+    }
+}
+
 #[test]
 fn frames_fan_out_once_per_subscription_and_unknown_ids_are_counted() {
     let mut e = Engine::new(apic_config(23), 0);

@@ -2115,20 +2115,12 @@ impl Engine {
             } else {
                 mos.as_ref().cloned().unwrap_or_default()
             };
-            self.deliver(h, batch, via_old, None, now);
+            self.deliver(h, batch, via_old, now);
         }
     }
 
     /// Delivers pushes to one subscription: overlap de-duplication, store merge, routing.
-    /// `guard` (dn → modTs of a fresh snapshot) drops replayed pushes older than the snapshot.
-    fn deliver(
-        &mut self,
-        h: SubHandle,
-        mut mos: Vec<Mo>,
-        via_old: bool,
-        guard: Option<&HashMap<&str, &str>>,
-        now: u64,
-    ) {
+    fn deliver(&mut self, h: SubHandle, mut mos: Vec<Mo>, via_old: bool, now: u64) {
         let Some(s) = self.subs.get_mut(&h) else {
             return;
         };
@@ -2138,12 +2130,6 @@ impl Engine {
             return;
         }
         let before = mos.len();
-        if let Some(g) = guard {
-            mos.retain(|m| match (g.get(m.dn.as_str()), m.get("modTs")) {
-                (Some(held), Some(ts)) => ts > *held,
-                _ => true,
-            });
-        }
         if let Some(o) = s.overlap.as_mut() {
             match o.until {
                 None if via_old => {
@@ -2234,21 +2220,11 @@ impl Engine {
         if batches.is_empty() {
             return;
         }
-        // Pushes generated before the snapshot was read must not overwrite it: compare modTs.
-        let held: Vec<(String, String)> = match self.subs.get(&h) {
-            Some(s) => match &s.store {
-                Some(store) => store
-                    .iter()
-                    .filter_map(|m| m.get("modTs").map(|t| (m.dn.clone(), t.to_owned())))
-                    .collect(),
-                None => Vec::new(),
-            },
-            None => return,
-        };
-        let guard: HashMap<&str, &str> =
-            held.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+        // A push for the new id describes a change made after the subscription existed, so at
+        // or after its snapshot: apply them all, in order. (Comparing `modTs` is no test:
+        // many classes answer `modTs: "never"`, and a later push would have been dropped.)
         for b in batches {
-            self.deliver(h, b, false, Some(&guard), now);
+            self.deliver(h, b, false, now);
         }
     }
 
