@@ -18,7 +18,9 @@ const opt = (name, dflt) => {
   const i = args.indexOf(`--${name}`);
   return i >= 0 && args[i + 1] !== undefined ? args[i + 1] : dflt;
 };
-const SCHEDULES = Number(opt("schedules", 4));
+// --seeds 24,41: replay exactly these schedules.
+const SEEDS = opt("seeds", null)?.split(",").map(Number) ?? null;
+const SCHEDULES = SEEDS ? SEEDS.length : Number(opt("schedules", 4));
 const BASE_SEED = Number(opt("seed", 1));
 const PARALLEL = Math.max(1, Number(opt("parallel", 2)));
 const FAULTS = Number(opt("faults", 8));
@@ -164,7 +166,7 @@ function difference(store, truth) {
 }
 
 async function runSchedule(browser, index, { sabotage = false } = {}) {
-  const seed = BASE_SEED + index;
+  const seed = SEEDS && index < SEEDS.length ? SEEDS[index] : BASE_SEED + index;
   const r = rng(seed * 7919 + 17);
   const maxLifetime = r.int(10, 40);
   const out = { seed, maxLifetime, faults: [], problems: [], converged: false, convergenceMs: null };
@@ -215,10 +217,28 @@ async function runSchedule(browser, index, { sabotage = false } = {}) {
     const stoppedAt = await page.evaluate(() => { window.chaos.setHidden(false); return performance.now(); });
     const t0 = Date.now();
     let last = "not compared yet";
+    // Converged: every store equals the truth, every subscription is active, and every
+    // disruption that hit an active subscription has produced its gap (a lapse is only seen at
+    // the next refresh, so a gap may still be due when the stores already agree).
+    const missingGaps = (gaps) => {
+      const missing = [];
+      for (const f of out.faults) {
+        if (f.disrupted !== true) continue;
+        for (const [sub, wasActive] of Object.entries(f.active)) {
+          if (wasActive && !gaps.some((g) => g.sub === sub && g.t >= f.at)) missing.push(`${f.name} at ${f.at.toFixed(0)} ms gave ${sub} no gap`);
+        }
+      }
+      return missing;
+    };
+    out.gapChecks = out.faults.filter((f) => f.disrupted === true)
+      .reduce((n, f) => n + Object.values(f.active).filter(Boolean).length, 0);
     const watch = DEADLINE_MS + (sabotage ? 1000 : GRACE_MS);
+    let atDeadline = null;
+    let missing = [];
     while (Date.now() - t0 < watch) {
       const states = await page.evaluate(() => window.chaos.states());
       const stores = await page.evaluate(() => window.chaos.stores());
+      const { gaps } = await page.evaluate(() => window.chaos.log());
       let diff = null;
       for (const q of queries) {
         if (states[q.name] !== "active") {
@@ -231,15 +251,25 @@ async function runSchedule(browser, index, { sabotage = false } = {}) {
           break;
         }
       }
-      if (!diff) {
+      missing = missingGaps(gaps);
+      if (!diff && missing.length === 0) {
         out.convergenceMs = Date.now() - t0;
         break;
       }
-      last = diff;
+      last = diff ?? missing[0];
+      if (atDeadline === null && Date.now() - t0 > DEADLINE_MS) {
+        atDeadline = last;
+        out.simSubsAtDeadline = (await sim.stats()).subscriptions;
+        out.clientAtDeadline = await page.evaluate(() => window.chaos.states());
+      }
       await sleep(100);
     }
-    if (out.convergenceMs === null) out.problems.push(`never converged within ${watch / 1000} s: ${last}`);
-    else if (out.convergenceMs > DEADLINE_MS) out.problems.push(`converged after ${out.convergenceMs} ms, over the ${DEADLINE_MS} ms deadline`);
+    if (out.convergenceMs === null) {
+      out.problems.push(`never converged within ${watch / 1000} s: ${last}`);
+      out.problems.push(...missing);
+    } else if (out.convergenceMs > DEADLINE_MS) {
+      out.problems.push(`converged after ${out.convergenceMs} ms, over the ${DEADLINE_MS} ms deadline; at the deadline: ${atDeadline}`);
+    }
     out.converged = out.convergenceMs !== null && out.convergenceMs <= DEADLINE_MS;
 
     const log = await page.evaluate(() => window.chaos.log());
@@ -249,15 +279,24 @@ async function runSchedule(browser, index, { sabotage = false } = {}) {
     out.errorCodes = {};
     for (const e of log.errors) out.errorCodes[e.code] = (out.errorCodes[e.code] ?? 0) + 1;
     out.objectsDelivered = log.events;
-    // Every disruption that hit an active subscription produced a gap for it after the fault.
-    out.gapChecks = 0;
-    for (const f of out.faults) {
-      if (f.disrupted !== true) continue;
-      for (const [sub, wasActive] of Object.entries(f.active)) {
-        if (wasActive) out.gapChecks++;
-        if (wasActive && !log.gaps.some((g) => g.sub === sub && g.t >= f.at && g.t <= stoppedAt + DEADLINE_MS + GRACE_MS)) {
-          out.problems.push(`${f.name} at ${f.at.toFixed(0)} ms gave ${sub} no gap`);
-        }
+    if (!out.converged) {
+      // What the connection did after the faults stopped, for the report.
+      out.afterStop = log.states.filter((x) => x.t >= stoppedAt - 2000)
+        .map((x) => `${(x.t - stoppedAt).toFixed(0)}:${x.state}${x.reason ? `(${x.reason})` : ""}`).join(" ");
+      out.errorsAfterStop = log.errors.filter((x) => x.t >= stoppedAt - 2000)
+        .map((x) => `${(x.t - stoppedAt).toFixed(0)}:${x.code}`).join(" ");
+      out.problems.push(`states from 2 s before the stop (ms after it): ${out.afterStop}; errors: ${out.errorsAfterStop}`);
+      const m = /^([A-Za-z-]+): (?:stale |missing )?([^ ]+?):? /.exec(atDeadline ?? last ?? "");
+      if (m) {
+        const h = await page.evaluate(([sub, dn]) => window.chaos.history(sub, dn), [m[1], m[2]]);
+        const rel = (t) => (t - stoppedAt).toFixed(0);
+        out.problems.push(`history of ${m[2]} in ${m[1]} (ms after the stop): deliveries ` +
+          h.deliveries.map((d) => `${rel(d[0])}:${d[3]}@${d[4].slice(11, 23)}`).join(" ") +
+          `; gaps ${h.gaps.map((g) => `${rel(g.t)}:${g.reason}`).join(" ")}; faults ${out.faults.map((f) => `${rel(f.at)}:${f.name}`).join(" ")}` +
+          `; sim subscriptions at the deadline ${JSON.stringify(out.simSubsAtDeadline?.filter((x) => x.query.includes(m[1])))}` +
+          `; client id ${out.clientAtDeadline?.ids?.[m[1]]}, deliveries since its last gap ${await page.evaluate(([sub]) => window.chaos.since(sub), [m[1]])}` +
+          `; sockets ${h.sockets.map((x) => `[${rel(x.opened)}..${x.closed === null ? "open" : rel(x.closed)} ${x.messages} msgs, last ${x.last === null ? "-" : rel(x.last)}]`).join(" ")}` +
+          `; the stop at ${new Date(t0).toISOString().slice(11, 23)} (wall); counters ${JSON.stringify(h.info?.counters)}; channel ${JSON.stringify({ ...h.stats, perSubscription: undefined })}`);
       }
     }
     // Closing leaves nothing behind, and nothing fires afterwards.

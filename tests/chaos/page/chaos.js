@@ -4,7 +4,9 @@
 import init, { Session, EventChannel, ClassQuery, DnQuery } from "/pkg/index.js";
 
 const now = () => performance.now();
-const log = { gaps: [], states: [], errors: [], uncaught: [], events: 0 };
+const log = { gaps: [], states: [], errors: [], uncaught: [], events: 0, deliveries: [] };
+// The last deliveries (time, subscription, dn, status, modTs), to explain a difference.
+const DELIVERIES_KEPT = 20000;
 const subs = new Map(); // name -> { sub, query }
 let session;
 let ec;
@@ -32,6 +34,20 @@ let hidden = false;
 Object.defineProperty(document, "visibilityState", { configurable: true, get: () => (hidden ? "hidden" : "visible") });
 Object.defineProperty(document, "hidden", { configurable: true, get: () => hidden });
 
+// Every socket the package opens: when, until when, how many messages (for the report when a
+// schedule does not hold).
+const sockets = [];
+const RealWebSocket = WebSocket;
+globalThis.WebSocket = class extends RealWebSocket {
+  constructor(...a) {
+    super(...a);
+    const rec = { opened: now(), closed: null, messages: 0, last: null };
+    sockets.push(rec);
+    this.addEventListener("message", () => { rec.messages++; rec.last = now(); });
+    this.addEventListener("close", () => (rec.closed = now()));
+  }
+};
+
 await init();
 
 window.chaos = {
@@ -51,7 +67,12 @@ window.chaos = {
       const query = q.kind === "class" ? new ClassQuery(q.target) : new DnQuery(q.target, { queryTarget: "subtree" });
       const sub = await ec.subscribe(query, {
         store: true,
-        onEvent: (mos) => (log.events += mos.length),
+        onEvent: (mos) => {
+          log.events += mos.length;
+          const t = now();
+          for (const mo of mos) log.deliveries.push([t, q.name, mo.dn, mo.status, mo.attributes.modTs ?? ""]);
+          if (log.deliveries.length > DELIVERIES_KEPT) log.deliveries.splice(0, log.deliveries.length - DELIVERIES_KEPT);
+        },
         onGap: (g) => log.gaps.push({ t: now(), sub: q.name, reason: g.reason }),
       });
       subs.set(q.name, { sub, query: q });
@@ -80,11 +101,30 @@ window.chaos = {
   states() {
     const out = {};
     for (const [name, { sub }] of subs) out[name] = sub.info().state;
+    out.ids = Object.fromEntries([...subs].map(([name, { sub }]) => [name, sub.subid]));
     return out;
   },
 
   log() {
-    return { ...log, now: now(), stats: ec?.stats().total ?? null };
+    return { ...log, deliveries: undefined, now: now(), stats: ec?.stats().total ?? null };
+  },
+
+  /** Deliveries to a subscription since its last gap: time and dn. */
+  since(sub) {
+    const g = log.gaps.filter((x) => x.sub === sub).map((x) => x.t);
+    const from = g.length ? g[g.length - 1] : 0;
+    return JSON.stringify(log.deliveries.filter((d) => d[1] === sub && d[0] >= from).map((d) => [Math.round(d[0]), d[2].slice(16), d[3]]));
+  },
+
+  /** What was delivered for one object, and the subscription's gaps and subscribes. */
+  history(sub, dn) {
+    return {
+      deliveries: log.deliveries.filter((d) => d[1] === sub && d[2] === dn),
+      gaps: log.gaps.filter((g) => g.sub === sub),
+      info: subs.get(sub)?.sub.info() ?? null,
+      stats: ec?.stats() ?? null,
+      sockets: sockets.slice(-4),
+    };
   },
 
   setHidden(h) {
