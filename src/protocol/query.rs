@@ -561,6 +561,13 @@ pub fn check_dn(dn: &str) -> Result<(), QueryError> {
             ));
         }
     }
+    // A URL parser (the browser's fetch included) splits the path on every '/', brackets or
+    // not, and resolves "." and ".." segments: "uni/x-[/../../aaaLogout]" would leave /api/mo/.
+    if dn.split('/').any(|seg| seg == "." || seg == "..") {
+        return Err(QueryError::InvalidDn(
+            "has an empty, '.' or '..' path segment",
+        ));
+    }
     // Path segments outside brackets: no empty, "." or ".." segment.
     let mut depth = 0i32;
     let mut seg = String::new();
@@ -710,6 +717,29 @@ mod tests {
         let mut q = Query::class("fvTenant");
         q.options.target_subtree_class = vec!["fvBD,fvCtx".into()];
         assert!(q.render().is_err());
+    }
+
+    /// Brackets keep a `/` inside a DN segment (`phys-[eth1/1]`), but a URL parser splits the
+    /// path on every `/` and resolves `.` and `..` wherever they are: inside brackets they would
+    /// still climb out of `/api/mo/`.
+    #[test]
+    fn refuses_dot_segments_inside_brackets() {
+        for dn in [
+            "uni/x-[/../../../aaaLogout]",
+            "sys/intf/phys-[eth1/../../../../api/aaaLogout]",
+            "uni/tn-a/x-[a/./b]",
+        ] {
+            assert!(check_dn(dn).is_err(), "{dn:?}");
+            assert!(Query::dn(dn).render().is_err(), "{dn:?}");
+        }
+        assert!(Query::class("l1PhysIf")
+            .under("topology/pod-1/node-[/../../..]")
+            .render()
+            .is_err());
+        // Dots that are not whole segments stay allowed.
+        assert!(check_dn("uni/tn-a/BD-b/subnet-[10.0.0.1/24]").is_ok());
+        assert!(check_dn("uni/x-[a../..b]").is_ok());
+        assert!(check_dn("uni/x-[..]/y-[a/..]").is_ok());
     }
 
     #[test]
