@@ -863,6 +863,71 @@ fn early_pushes_are_applied_in_store_mode_whatever_the_modts() {
     }
 }
 
+/// Found by the chaos suite (schedule 167): a make-before-break rotation began while a
+/// subscribe was in flight; that answer arrived before the rotation's login answer and the
+/// engine took "no subscription left on an old id" for "rotation done". The login answer then
+/// switched to the new session and socket anyway, with `rotating` cleared, so nothing moved to
+/// the new socket: the subscriptions were neither refreshed nor resubscribed, and lapsed at the
+/// device with no gap until the next rotation.
+#[test]
+fn a_rotation_that_starts_while_a_subscribe_is_in_flight_still_moves_every_subscription() {
+    let mut e = Engine::new(apic_config(31), 0);
+    let login = http(e.poll_action());
+    let body = r#"{"totalCount":"1","imdata":[{"aaaLogin":{"attributes":{"token":"T1","refreshTimeoutSeconds":"600","maximumLifetimeSeconds":"240"}}}]}"#;
+    e.handle_http_response(login.id, 200, body.into(), 10);
+    let Some(Action::OpenSocket { id: sock, .. }) = e.poll_action() else {
+        panic!()
+    };
+    e.handle_socket_open(sock, 20);
+    let rotates_at = e.session_info().unwrap().rotates_at.unwrap();
+    e.handle_timeout(rotates_at - 500);
+    assert!(e.poll_action().is_none());
+    let h = e.subscribe(
+        Query::class("fvTenant"),
+        SubOptions::default(),
+        rotates_at - 400,
+    );
+    let sub = http(e.poll_action());
+    e.handle_timeout(rotates_at);
+    let rotation = http(e.poll_action());
+    assert!(rotation.url.contains("aaaLogin"), "{}", rotation.url);
+    // The subscribe answers first, then the rotation's login.
+    e.handle_http_response(
+        sub.id,
+        200,
+        r#"{"totalCount":"0","subscriptionId":"72057598349803562","imdata":[]}"#.into(),
+        rotates_at + 10,
+    );
+    assert_eq!(
+        e.stats().session_rotations,
+        0,
+        "the rotation is not done yet"
+    );
+    let body2 = r#"{"totalCount":"1","imdata":[{"aaaLogin":{"attributes":{"token":"T2","refreshTimeoutSeconds":"600","maximumLifetimeSeconds":"240"}}}]}"#;
+    e.handle_http_response(rotation.id, 200, body2.into(), rotates_at + 20);
+    let new_sock = loop {
+        match e.poll_action() {
+            Some(Action::OpenSocket { id, url }) => {
+                assert!(url.contains("socketT2"));
+                break id;
+            }
+            Some(_) => continue,
+            None => panic!("the rotation opens the new session's socket"),
+        }
+    };
+    e.handle_socket_open(new_sock, rotates_at + 30);
+    let moved = std::iter::from_fn(|| e.poll_action()).any(|a| {
+        matches!(&a, Action::Http(r) if r.url.contains("/api/class/fvTenant.json") && r.url.contains("subscription=yes"))
+    });
+    assert!(moved, "the subscription is resubscribed on the new session");
+    let info = e.subscription_info(h).unwrap();
+    assert_ne!(
+        info.state,
+        dme_events::engine::SubState::Active,
+        "until the new answer"
+    );
+}
+
 #[test]
 fn frames_fan_out_once_per_subscription_and_unknown_ids_are_counted() {
     let mut e = Engine::new(apic_config(23), 0);

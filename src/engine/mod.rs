@@ -288,6 +288,10 @@ pub struct Engine {
     sock: Option<Sock>,
     old_sock: Option<SocketId>,
     rotating: bool,
+    /// The rotation's login answered and the engine switched to the new session: from here on,
+    /// the rotation is done once no subscription is left on an old id. Before it, nothing has
+    /// moved yet, whatever the subscriptions look like.
+    rotation_switched: bool,
     rotate_failures: u32,
     session_refresh_req: Option<RequestId>,
     session_refresh_failures: u32,
@@ -356,6 +360,7 @@ impl Engine {
             sock: None,
             old_sock: None,
             rotating: false,
+            rotation_switched: false,
             rotate_failures: 0,
             session_refresh_req: None,
             session_refresh_failures: 0,
@@ -990,6 +995,7 @@ impl Engine {
         }
         self.subscribe_inflight = 0;
         self.rotating = false;
+        self.rotation_switched = false;
         self.early.clear();
     }
 
@@ -1435,6 +1441,7 @@ impl Engine {
         }
         self.close_sockets();
         self.rotating = false;
+        self.rotation_switched = false;
         let ids: Vec<RequestId> = self
             .pending
             .iter()
@@ -1534,13 +1541,14 @@ impl Engine {
     }
 
     fn check_rotation_done(&mut self) {
-        if !self.rotating || !self.socket_up() {
+        if !self.rotating || !self.rotation_switched || !self.socket_up() {
             return;
         }
         if self.subs.values().any(|s| s.old_id.is_some()) {
             return;
         }
         self.rotating = false;
+        self.rotation_switched = false;
         self.rotate_failures = 0;
         self.stats.session_rotations += 1;
         if let Some(o) = self.old_sock.take() {
@@ -1676,9 +1684,10 @@ impl Engine {
             Ok(info) => {
                 self.stats.logins += 1;
                 if rotate {
-                    if self.conn != Conn::Up {
+                    if self.conn != Conn::Up || !self.rotating {
                         return;
                     }
+                    self.rotation_switched = true;
                     // Make-before-break: the new token is the only current one from now on.
                     // Refreshes of the old subscriptions stop (they would carry the new token
                     // to the old session's ids); each has at least two thirds of its lifetime
@@ -1731,6 +1740,7 @@ impl Engine {
 
     fn retry_rotation(&mut self, now: u64, err: EngineError) {
         self.rotating = false;
+        self.rotation_switched = false;
         self.rotate_failures += 1;
         self.events.push_back(Event::Error(err));
         let d = self.backoff(self.rotate_failures + 2);
