@@ -8,7 +8,7 @@
 //! from inside a delivery.
 
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::rc::{Rc, Weak};
 
 use gloo_timers::callback::Timeout;
@@ -24,6 +24,7 @@ use crate::engine::{
     Action, Config, ConnectionState, Engine, Event, HttpRequest, RequestId, SocketId,
     TokenTransport, TransportFailure,
 };
+use crate::vecmap::VecMap;
 
 /// Receives what the engine reports, outside any borrow.
 pub(crate) trait Listener {
@@ -45,8 +46,8 @@ enum Incoming {
 
 pub(crate) struct Shell {
     engine: RefCell<Engine>,
-    sockets: RefCell<BTreeMap<SocketId, Socket>>,
-    requests: RefCell<BTreeMap<RequestId, AbortController>>,
+    sockets: RefCell<VecMap<SocketId, Socket>>,
+    requests: RefCell<VecMap<RequestId, AbortController>>,
     timer: RefCell<Option<(u64, Timeout)>>,
     /// The next slice of the engine's backlog, in a later task (see [`Shell::arm_backlog`]).
     backlog: RefCell<Option<Tick>>,
@@ -112,8 +113,8 @@ impl Shell {
         let now = now_ms();
         let shell = Rc::new_cyclic(|me| Shell {
             engine: RefCell::new(Engine::new(config, now)),
-            sockets: RefCell::new(BTreeMap::new()),
-            requests: RefCell::new(BTreeMap::new()),
+            sockets: RefCell::new(VecMap::new()),
+            requests: RefCell::new(VecMap::new()),
             timer: RefCell::new(None),
             backlog: RefCell::new(None),
             incoming: RefCell::new(VecDeque::new()),
