@@ -1,5 +1,6 @@
-//! A map kept as a sorted vector: the few small maps of the shell and the JavaScript surface
-//! (open sockets, requests in flight, subscriptions by handle) in place of `BTreeMap`s.
+//! A map kept as a sorted vector: the small maps of the engine, the shell and the JavaScript
+//! surface (open sockets, requests in flight, subscriptions by handle, subscriptions waiting for
+//! a subscribe slot) in place of `BTreeMap`s and `BTreeSet`s.
 //!
 //! Why: each `BTreeMap<K, V>` instantiates the B-tree code (search, insert, split, merge, iterate)
 //! for its own key and value types, several kilobytes of wasm each; these maps hold a handful of
@@ -70,6 +71,19 @@ impl<K: Ord + Copy, V> VecMap<K, V> {
         self.items.iter().map(|(_, v)| v)
     }
 
+    pub(crate) fn keys(&self) -> impl Iterator<Item = &K> {
+        self.items.iter().map(|(k, _)| k)
+    }
+
+    /// Removes and returns the entry with the smallest key.
+    pub(crate) fn pop_first(&mut self) -> Option<(K, V)> {
+        if self.items.is_empty() {
+            None
+        } else {
+            Some(self.items.remove(0))
+        }
+    }
+
     pub(crate) fn values_mut(&mut self) -> impl Iterator<Item = &mut V> {
         self.items.iter_mut().map(|(_, v)| v)
     }
@@ -98,5 +112,8 @@ mod tests {
             *v = 0;
         }
         assert!(m.values().all(|v| *v == 0));
+        assert_eq!(m.keys().copied().collect::<Vec<_>>(), [1, 3, 9]);
+        assert_eq!(m.pop_first(), Some((1, 0)));
+        assert_eq!(m.len(), 2);
     }
 }

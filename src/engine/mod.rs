@@ -78,6 +78,7 @@ pub use types::{
     SubscriptionInfo,
 };
 
+use crate::vecmap::VecMap;
 use rng::Rng;
 
 /// Frames naming an id we do not know yet are kept this many at most while a subscribe is in
@@ -281,7 +282,7 @@ pub struct Engine {
     actions: VecDeque<Action>,
     events: VecDeque<Event>,
     pull: VecDeque<Pulled>,
-    pull_overflow: BTreeSet<SubHandle>,
+    pull_overflow: VecMap<SubHandle, ()>,
 
     session: Option<Session>,
     /// Adopted token waiting for verification (Token auth before the first `aaaRefresh`).
@@ -299,7 +300,7 @@ pub struct Engine {
     session_refresh_req: Option<RequestId>,
     session_refresh_failures: u32,
 
-    pending: BTreeMap<RequestId, Pending>,
+    pending: VecMap<RequestId, Pending>,
     /// Request deadlines in send order. Every request gets the same timeout and time only moves
     /// forward, so this is sorted by construction; answered requests are skipped lazily.
     deadlines: VecDeque<(u64, RequestId)>,
@@ -307,7 +308,7 @@ pub struct Engine {
     subs: Subs,
     next_handle: u64,
     ids: HashMap<String, SubHandle>,
-    to_subscribe: BTreeSet<SubHandle>,
+    to_subscribe: VecMap<SubHandle, ()>,
     subscribe_inflight: usize,
     sub_retry: BTreeSet<(u64, SubHandle)>,
     refresh_sched: BTreeSet<(u64, SubHandle)>,
@@ -353,7 +354,7 @@ impl Engine {
             actions: VecDeque::new(),
             events: VecDeque::new(),
             pull: VecDeque::new(),
-            pull_overflow: BTreeSet::new(),
+            pull_overflow: VecMap::new(),
             session: None,
             session_suspect: false,
             epoch: 0,
@@ -368,12 +369,12 @@ impl Engine {
             rotate_failures: 0,
             session_refresh_req: None,
             session_refresh_failures: 0,
-            pending: BTreeMap::new(),
+            pending: VecMap::new(),
             deadlines: VecDeque::new(),
             subs: Subs::default(),
             next_handle: 1,
             ids: HashMap::new(),
-            to_subscribe: BTreeSet::new(),
+            to_subscribe: VecMap::new(),
             subscribe_inflight: 0,
             sub_retry: BTreeSet::new(),
             refresh_sched: BTreeSet::new(),
@@ -444,7 +445,7 @@ impl Engine {
     /// The next entry of the bounded pull queue (subscriptions with [`SubOptions::pull`]). After
     /// an overflow, the subscription's `Gap { reason: QueueOverflow }` comes first.
     pub fn next_pulled(&mut self) -> Option<Pulled> {
-        if let Some(h) = self.pull_overflow.pop_first() {
+        if let Some((h, ())) = self.pull_overflow.pop_first() {
             if let Some(s) = self.subs.get_mut(&h) {
                 s.counters.gaps += 1;
             }
@@ -1168,7 +1169,7 @@ impl Engine {
             if !s.queued && s.req.is_none() && s.retry_at.is_none() {
                 s.queued = true;
                 s.state = SubState::Pending;
-                self.to_subscribe.insert(h);
+                self.to_subscribe.insert(h, ());
             }
         }
     }
@@ -1381,19 +1382,19 @@ impl Engine {
                         s.counters.drops += mos.len() as u64;
                         s.counters.mos = s.counters.mos.saturating_sub(mos.len() as u64);
                     }
-                    self.pull_overflow.insert(handle);
+                    self.pull_overflow.insert(handle, ());
                 }
                 Some(Pulled::Gap { handle, .. }) => {
                     if let Some(s) = self.subs.get_mut(&handle) {
                         s.counters.gaps = s.counters.gaps.saturating_sub(1);
                     }
-                    self.pull_overflow.insert(handle);
+                    self.pull_overflow.insert(handle, ());
                 }
                 None => break,
             }
         }
         if let Pulled::Gap { handle, .. } = &item {
-            if self.pull_overflow.contains(handle) {
+            if self.pull_overflow.contains_key(handle) {
                 // An overflow gap is already waiting for this subscription and comes first.
                 if let Some(s) = self.subs.get_mut(handle) {
                     s.counters.gaps = s.counters.gaps.saturating_sub(1);
@@ -2572,7 +2573,7 @@ impl Engine {
             return;
         }
         while self.subscribe_inflight < self.cfg.max_inflight_subscribes.max(1) {
-            let Some(h) = self.to_subscribe.pop_first() else {
+            let Some((h, ())) = self.to_subscribe.pop_first() else {
                 break;
             };
             let Some(s) = self.subs.get_mut(&h) else {
