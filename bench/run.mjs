@@ -136,8 +136,10 @@ lines.push("|---|---|---|---|");
 const L = report.live;
 lines.push(`| live: dme-sim at --churn 1000 over loopback, 9 class subscriptions | ${Math.round(L.mosPerSec)} MOs/s, frame-to-callback p50 ${L.p50.toFixed(2)} ms, p99 ${L.p99.toFixed(2)} ms | keeps up | ${ok(L.mos > 0)} |`);
 const B = report.burst;
-lines.push(`| burst: one frame of 50,000 MOs, longest main-thread task (package) | ${B.package.longestTaskMs.toFixed(0)} ms (delivered in ${B.package.totalMs.toFixed(0)} ms) | ≤ 50 ms | ${ok(B.package.longestTaskMs <= 50)} |`);
-if (B["plain JS"]) lines.push(`| burst: the same, plain JS (reference) | ${B["plain JS"].longestTaskMs.toFixed(0)} ms | | |`);
+// The long-task observer reports only tasks over 50 ms: none at all means every task was shorter.
+const longest = (r) => (r.longTasks ? `${r.longestTaskMs.toFixed(0)} ms` : "no task over 50 ms");
+lines.push(`| burst: one frame of 50,000 MOs, longest main-thread task (package) | ${longest(B.package)} (delivered in ${B.package.totalMs.toFixed(0)} ms) | ≤ 50 ms | ${ok(B.package.longestTaskMs <= 50)} |`);
+if (B["plain JS"]) lines.push(`| burst: the same, plain JS (reference) | ${longest(B["plain JS"])} | | |`);
 const M = report.memory;
 lines.push(`| memory: JS heap + wasm after 10 k / after ${k(M.objects)} MOs (store on) | ${mb(M.after10k.total)} / ${mb(M.after1M.total)}: growth ${mb(M.growth)} (wasm ${mb(M.after10k.wasm)} → ${mb(M.after1M.wasm)}) | growth < 2 MB | ${ok(M.growth < 2 * 2 ** 20)} |`);
 if (report.scale) {

@@ -8,6 +8,7 @@ pub mod engine;
 pub mod protocol;
 
 mod js;
+mod vecmap;
 mod web;
 
 pub use js::query::{ClassQuery, DnQuery};

@@ -823,3 +823,103 @@ async fn a_device_that_lost_the_socket_answers_405_and_everything_is_rebuilt() {
     delete_tenant(base, "wasm11").await;
     ec.close();
 }
+
+/// Runs a snippet of JavaScript with arguments (`a`, `b`) and returns its value.
+fn js(body: &str, a: &JsValue, b: &JsValue) -> JsValue {
+    Function::new_with_args("a, b", body)
+        .call2(&JsValue::UNDEFINED, a, b)
+        .expect("the snippet runs")
+}
+
+#[wasm_bindgen_test]
+async fn a_50000_object_burst_arrives_complete_in_order_and_in_slices() {
+    let _turn = turn().await;
+    // Keep a handle on the package's socket, to hand it one frame as the device would.
+    js(
+        "globalThis.__realWS = globalThis.WebSocket; globalThis.__burstSockets = [];
+         globalThis.WebSocket = class extends globalThis.__realWS {
+           constructor(u, p) { super(u, p); globalThis.__burstSockets.push(this); } };",
+        &JsValue::UNDEFINED,
+        &JsValue::UNDEFINED,
+    );
+    let session = login_at(apic(), "apic").await;
+    js(
+        "globalThis.WebSocket = globalThis.__realWS;",
+        &JsValue::UNDEFINED,
+        &JsValue::UNDEFINED,
+    );
+    let log = Rc::new(Log::default());
+    let ec = channel(&session, &log);
+    let sub = subscribe(&ec, class("fvTenant"), &log, false).await;
+    let frame = |prefix: &str| {
+        js(
+            "const m = []; for (let k = 0; k < 50000; k++) m.push({ fvTenant: { attributes:
+               { dn: `uni/tn-${b}${k}`, status: 'created', name: `${b}${k}`, descr: 'x'.repeat(40) } } });
+             return JSON.stringify({ subscriptionId: [a], imdata: m });",
+            &s(&sub.subid()),
+            &s(prefix),
+        )
+    };
+    let burst: Vec<String> = (0..50000).map(|k| format!("uni/tn-burst{k}")).collect();
+    let seen = |log: &Log, prefix: &str| -> Vec<String> {
+        log.mos()
+            .iter()
+            .filter_map(|m| get(m, "dn").as_string())
+            .filter(|d| d.starts_with(prefix))
+            .collect()
+    };
+    // Dispatch, then note how much had arrived when a timer queued right after could run: with
+    // slices, the event loop turns long before the burst is through.
+    let probe = js(
+        "const ws = globalThis.__burstSockets.at(-1); const probe = { at: -1 };
+         ws.onmessage(new MessageEvent('message', { data: a }));
+         setTimeout(() => { probe.at = b(); }, 0);
+         return probe;",
+        &frame("burst"),
+        &Closure::<dyn Fn() -> f64>::new({
+            let log = Rc::downgrade(&log);
+            move || log.upgrade().map_or(0, |l| l.mos().len()) as f64
+        })
+        .into_js_value(),
+    );
+    until(30_000, "the whole burst", || {
+        seen(&log, "uni/tn-burst").len() >= 50000
+    })
+    .await;
+    assert_eq!(seen(&log, "uni/tn-burst"), burst, "complete and in order");
+    let at = get(&probe, "at").as_f64().unwrap();
+    assert!(
+        (0.0..50000.0).contains(&at),
+        "the event loop ran during the burst ({at} objects delivered by then)"
+    );
+    let biggest = log
+        .events
+        .borrow()
+        .iter()
+        .map(|b| Array::from(b).length())
+        .max()
+        .unwrap();
+    assert!(biggest <= 2000, "delivered in slices (largest {biggest})");
+    assert!(log.errors.borrow().is_empty());
+
+    // Closing the subscription during a burst stops its delivery at once.
+    js(
+        "globalThis.__burstSockets.at(-1).onmessage(new MessageEvent('message', { data: a }));",
+        &frame("again"),
+        &JsValue::UNDEFINED,
+    );
+    // The frame is taken in and delivered over many tasks: close once the first slice is in.
+    let mut first = 0;
+    for _ in 0..2000 {
+        first = seen(&log, "uni/tn-again").len();
+        if first > 0 {
+            break;
+        }
+        sleep(1).await;
+    }
+    assert!(first > 0 && first < 50000, "{first}");
+    sub.close();
+    sleep(500).await;
+    assert_eq!(seen(&log, "uni/tn-again").len(), first);
+    ec.close();
+}

@@ -142,6 +142,12 @@ pub struct Config {
     /// A timer that fires this much later than asked means the machine slept (or the tab was
     /// frozen): assume the connection is dead and verify it. Default 15 s.
     pub clock_jump_ms: u64,
+    /// The most objects one input hands out (see [`crate::engine::Engine::has_backlog`]): a larger
+    /// frame is read and delivered in slices of this many, and the shell yields to the event loop
+    /// between slices so a page never freezes on a burst. Default 1,000: about 12 ms of work in
+    /// a browser on a slow, shared machine, with room under the 50 ms of a "long task" for a
+    /// garbage collection or a heavy callback.
+    pub slice_objects: usize,
 }
 
 impl Config {
@@ -164,6 +170,7 @@ impl Config {
             queue_capacity: 1024,
             max_inflight_subscribes: 8,
             clock_jump_ms: 15_000,
+            slice_objects: 1_000,
         }
     }
 
@@ -196,6 +203,7 @@ impl fmt::Debug for Config {
             .field("queue_capacity", &self.queue_capacity)
             .field("max_inflight_subscribes", &self.max_inflight_subscribes)
             .field("clock_jump_ms", &self.clock_jump_ms)
+            .field("slice_objects", &self.slice_objects)
             .finish()
     }
 }

@@ -26,9 +26,10 @@
 //! - I/O inputs: [`Engine::handle_http_response`], [`Engine::handle_http_failure`],
 //!   [`Engine::handle_socket_open`], [`Engine::handle_socket_message`],
 //!   [`Engine::handle_socket_closed`], [`Engine::handle_timeout`], [`Engine::handle_visibility`],
-//!   [`Engine::handle_online`], [`Engine::handle_wall_clock`];
+//!   [`Engine::handle_online`], [`Engine::handle_wall_clock`], [`Engine::handle_backlog`];
 //! - outputs: [`Engine::poll_action`] ([`Action`]), [`Engine::poll_event`] ([`Event`]),
-//!   [`Engine::poll_timeout`], [`Engine::next_pulled`] ([`Pulled`], the bounded pull queue);
+//!   [`Engine::poll_timeout`], [`Engine::next_pulled`] ([`Pulled`], the bounded pull queue),
+//!   [`Engine::has_backlog`] (a large frame is being delivered in slices);
 //! - inspection: [`Engine::state`], [`Engine::stats`], [`Engine::subscription_info`],
 //!   [`Engine::store`], [`Engine::session_info`], [`Engine::handles`], [`Engine::current_url`].
 //!
@@ -57,14 +58,16 @@ mod types;
 #[cfg(test)]
 mod tests;
 
+use std::borrow::Cow;
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::hash::{Hash, Hasher};
 
 use crate::protocol::{
     login_body, login_path, logout_body, parse_login, parse_notification, parse_query,
-    parse_refresh, subscription_refresh_path, Attributes, BaseUrl, ErrorKind, LoginInfo,
-    MalformedError, Mo, Query, ResponseError, Status, Store, LOGOUT_PATH, REFRESH_SESSION_PATH,
+    parse_refresh, subscription_refresh_path, Attributes, BaseUrl, EntryError, ErrorKind,
+    LoginInfo, MalformedError, Mo, NotificationReader, Query, ResponseError, Status, Store,
+    LOGOUT_PATH, REFRESH_SESSION_PATH,
 };
 
 pub use config::{Auth, Config, Flavor, TokenTransport};
@@ -75,6 +78,7 @@ pub use types::{
     SubscriptionInfo,
 };
 
+use crate::vecmap::VecMap;
 use rng::Rng;
 
 /// Frames naming an id we do not know yet are kept this many at most while a subscribe is in
@@ -196,6 +200,19 @@ struct Early {
     mos: Vec<Mo>,
 }
 
+/// A frame received but not yet fully delivered (see [`Engine::has_backlog`]).
+struct Inbound {
+    reader: NotificationReader,
+    /// Fingerprints of the objects handed out so far: repeats are dropped across slices as
+    /// within one unsliced frame.
+    seen: HashSet<u64>,
+    /// The first slice counts the frame in the per-subscription counters.
+    counted: bool,
+    rejected: usize,
+    first_rejected: Option<EntryError>,
+    delivered: usize,
+}
+
 /// Subscriptions by handle, only the open ones, in handle order. Handles are issued in
 /// increasing order and never reused, so a new one always goes at the end and a lookup is a
 /// binary search. (A vector indexed by handle was faster still, but kept a slot for every handle
@@ -274,7 +291,7 @@ pub struct Engine {
     actions: VecDeque<Action>,
     events: VecDeque<Event>,
     pull: VecDeque<Pulled>,
-    pull_overflow: BTreeSet<SubHandle>,
+    pull_overflow: VecMap<SubHandle, ()>,
 
     session: Option<Session>,
     /// Adopted token waiting for verification (Token auth before the first `aaaRefresh`).
@@ -296,7 +313,7 @@ pub struct Engine {
     session_refresh_req: Option<RequestId>,
     session_refresh_failures: u32,
 
-    pending: BTreeMap<RequestId, Pending>,
+    pending: VecMap<RequestId, Pending>,
     /// Request deadlines in send order. Every request gets the same timeout and time only moves
     /// forward, so this is sorted by construction; answered requests are skipped lazily.
     deadlines: VecDeque<(u64, RequestId)>,
@@ -304,7 +321,7 @@ pub struct Engine {
     subs: Subs,
     next_handle: u64,
     ids: HashMap<String, SubHandle>,
-    to_subscribe: BTreeSet<SubHandle>,
+    to_subscribe: VecMap<SubHandle, ()>,
     subscribe_inflight: usize,
     sub_retry: BTreeSet<(u64, SubHandle)>,
     refresh_sched: BTreeSet<(u64, SubHandle)>,
@@ -322,6 +339,8 @@ pub struct Engine {
     degraded: Option<DegradedReason>,
     consecutive_failures: u32,
     early: VecDeque<Early>,
+    /// Frames waiting to be delivered, in arrival order (see [`Engine::has_backlog`]).
+    inbox: VecDeque<Inbound>,
 
     stats: Stats,
     retired: Counters,
@@ -348,7 +367,7 @@ impl Engine {
             actions: VecDeque::new(),
             events: VecDeque::new(),
             pull: VecDeque::new(),
-            pull_overflow: BTreeSet::new(),
+            pull_overflow: VecMap::new(),
             session: None,
             session_suspect: false,
             epoch: 0,
@@ -364,12 +383,12 @@ impl Engine {
             rotate_failures: 0,
             session_refresh_req: None,
             session_refresh_failures: 0,
-            pending: BTreeMap::new(),
+            pending: VecMap::new(),
             deadlines: VecDeque::new(),
             subs: Subs::default(),
             next_handle: 1,
             ids: HashMap::new(),
-            to_subscribe: BTreeSet::new(),
+            to_subscribe: VecMap::new(),
             subscribe_inflight: 0,
             sub_retry: BTreeSet::new(),
             refresh_sched: BTreeSet::new(),
@@ -386,6 +405,7 @@ impl Engine {
             degraded: None,
             consecutive_failures: 0,
             early: VecDeque::new(),
+            inbox: VecDeque::new(),
             stats: Stats::default(),
             retired: Counters::default(),
         };
@@ -439,7 +459,7 @@ impl Engine {
     /// The next entry of the bounded pull queue (subscriptions with [`SubOptions::pull`]). After
     /// an overflow, the subscription's `Gap { reason: QueueOverflow }` comes first.
     pub fn next_pulled(&mut self) -> Option<Pulled> {
-        if let Some(h) = self.pull_overflow.pop_first() {
+        if let Some((h, ())) = self.pull_overflow.pop_first() {
             if let Some(s) = self.subs.get_mut(&h) {
                 s.counters.gaps += 1;
             }
@@ -525,6 +545,7 @@ impl Engine {
             ("refresh_ready", self.refresh_ready.len()),
             ("pull_overflow", self.pull_overflow.len()),
             ("early", self.early.len()),
+            ("inbox", self.inbox.len()),
             ("actions", self.actions.len()),
             ("events", self.events.len()),
         ]
@@ -692,6 +713,9 @@ impl Engine {
                 self.on_session_refresh(p, parse_login(status, &body), now)
             }
             Req::Subscribe { handle, timeout } => {
+                // Frames received before this answer are read with the ids known before it
+                // (early frames are held and replayed after the snapshot).
+                self.flush_backlog(now);
                 self.on_subscribe(p, handle, timeout, parse_query(status, &body), now)
             }
             Req::Refresh { handle, .. } => {
@@ -766,7 +790,20 @@ impl Engine {
         self.drive(now);
     }
 
+    /// A text frame from the socket. A frame of more than [`Config::slice_objects`] objects (or
+    /// any frame while an earlier one is still being delivered) goes to the backlog and is
+    /// delivered by [`Engine::handle_backlog`], one slice per call; see [`Engine::has_backlog`].
     pub fn handle_socket_message(&mut self, sock: SocketId, text: &str, now: u64) {
+        self.on_socket_text(sock, Cow::Borrowed(text), now);
+    }
+
+    /// As [`Engine::handle_socket_message`], taking the text: a large frame is then kept as it
+    /// is instead of copied.
+    pub fn handle_socket_text(&mut self, sock: SocketId, text: String, now: u64) {
+        self.on_socket_text(sock, Cow::Owned(text), now);
+    }
+
+    fn on_socket_text(&mut self, sock: SocketId, text: Cow<'_, str>, now: u64) {
         let now = self.enter(now);
         let current = matches!(&self.sock, Some(s) if s.id == sock && s.open);
         if !current && self.old_sock != Some(sock) {
@@ -774,24 +811,36 @@ impl Engine {
         }
         self.last_heard = now;
         self.stats.frames += 1;
-        match parse_notification(text) {
-            Ok(n) => {
-                if !n.rejected.is_empty() {
-                    self.stats.malformed_frames += 1;
-                    let detail = format!(
-                        "{} of {} entries unreadable (first at index {}: {})",
-                        n.rejected.len(),
-                        n.rejected.len() + n.mos.len(),
-                        n.rejected[0].index,
-                        n.rejected[0].reason
-                    );
-                    self.events
-                        .push_back(Event::Error(EngineError::Malformed(MalformedError {
-                            what: "notification",
-                            detail,
-                        })));
+        let reader = if NotificationReader::streams(&text) {
+            // Only the envelope is read now: this input already paid for taking in the text,
+            // so the first slice waits for the next call.
+            NotificationReader::open_owned(text.into_owned())
+        } else {
+            match parse_notification(&text) {
+                Ok(n) if self.inbox.is_empty() && n.mos.len() <= self.cfg.slice_objects.max(1) => {
+                    // The common case: nothing queued, and small enough to deliver at once.
+                    self.report_rejected(n.rejected.len(), n.rejected.first(), n.mos.len());
+                    self.fan_out(n.subscription_ids, n.mos, now);
+                    self.drive(now);
+                    return;
                 }
-                self.fan_out(n.subscription_ids, n.mos, now);
+                other => other.map(NotificationReader::from_parsed),
+            }
+        };
+        match reader {
+            Ok(reader) => {
+                let streaming = reader.is_streaming();
+                self.inbox.push_back(Inbound {
+                    reader,
+                    seen: HashSet::new(),
+                    counted: false,
+                    rejected: 0,
+                    first_rejected: None,
+                    delivered: 0,
+                });
+                if !streaming {
+                    self.work(now);
+                }
             }
             Err(e) => {
                 self.stats.malformed_frames += 1;
@@ -801,8 +850,116 @@ impl Engine {
         self.drive(now);
     }
 
+    /// Whether frames are waiting to be delivered.
+    ///
+    /// Why a backlog: one push can carry tens of thousands of objects, and reading and
+    /// delivering them in one call is one long main-thread task in a browser (hundreds of
+    /// milliseconds: the page freezes, input waits). So the engine delivers at most
+    /// [`Config::slice_objects`] objects per input and keeps the rest here; the shell calls
+    /// [`Engine::handle_backlog`] from a fresh task (after yielding to the event loop) until this
+    /// is false. The engine stays sans-IO: it never knows how the shell yields, and a test simply
+    /// calls `handle_backlog` in a loop, with simulated time.
+    ///
+    /// What is kept: order (a frame that arrives while one is queued waits behind it, so a
+    /// subscription sees every object in arrival order; a large frame is read lazily, slice by
+    /// slice, see [`NotificationReader`]); de-duplication across the slices of one frame; one
+    /// `Error` per frame for unreadable entries. Before anything that changes which
+    /// subscription an id means or starts a gap (a socket close, a subscribe answer), the
+    /// backlog is delivered in full, so data received before a disruption comes before its
+    /// `Gap`, as it would unsliced. A subscription closed meanwhile gets nothing more, and
+    /// `close`/`logout` drop the backlog at once.
+    pub fn has_backlog(&self) -> bool {
+        !self.inbox.is_empty()
+    }
+
+    /// Delivers the next slice of the backlog (see [`Engine::has_backlog`]).
+    pub fn handle_backlog(&mut self, now: u64) {
+        let now = self.enter(now);
+        if self.inbox.is_empty() {
+            return;
+        }
+        self.work(now);
+        self.drive(now);
+    }
+
+    /// Delivers up to one slice's worth of objects from the backlog.
+    fn work(&mut self, now: u64) {
+        let mut budget = self.cfg.slice_objects.max(1);
+        while budget > 0 {
+            let Some(f) = self.inbox.front_mut() else {
+                break;
+            };
+            let slice = f.reader.next_slice(budget);
+            let taken = slice.mos.len() + slice.rejected.len();
+            budget = budget.saturating_sub(taken.max(1));
+            f.rejected += slice.rejected.len();
+            if f.first_rejected.is_none() {
+                f.first_rejected = slice.rejected.into_iter().next();
+            }
+            f.delivered += slice.mos.len();
+            let count = !std::mem::replace(&mut f.counted, true);
+            let ids = f.reader.subscription_ids().to_vec();
+            let mut seen = std::mem::take(&mut f.seen);
+            let done = f.reader.is_done();
+            let mos: Vec<Mo> = if done && count {
+                // The whole frame in one slice: the usual per-frame de-duplication.
+                dedup_frame(slice.mos)
+            } else {
+                slice
+                    .mos
+                    .into_iter()
+                    .filter(|m| seen.insert(fingerprint(m)))
+                    .collect()
+            };
+            if let Some(f) = self.inbox.front_mut() {
+                f.seen = seen;
+            }
+            if !mos.is_empty() || count {
+                self.fan_out_slice(ids, mos, count, now);
+            }
+            if let Some(e) = slice.error {
+                self.stats.malformed_frames += 1;
+                self.events.push_back(Event::Error(e.into()));
+            }
+            if done {
+                if let Some(f) = self.inbox.pop_front() {
+                    self.report_rejected(f.rejected, f.first_rejected.as_ref(), f.delivered);
+                }
+            }
+        }
+    }
+
+    /// Delivers the whole backlog now (before a disruption, see [`Engine::has_backlog`]).
+    fn flush_backlog(&mut self, now: u64) {
+        while !self.inbox.is_empty() {
+            self.work(now);
+        }
+    }
+
+    /// One `Error` for the unreadable entries of a frame.
+    fn report_rejected(&mut self, n: usize, first: Option<&EntryError>, read: usize) {
+        let Some(first) = first else {
+            return;
+        };
+        self.stats.malformed_frames += 1;
+        let detail = format!(
+            "{} of {} entries unreadable (first at index {}: {})",
+            n,
+            n + read,
+            first.index,
+            first.reason
+        );
+        self.events
+            .push_back(Event::Error(EngineError::Malformed(MalformedError {
+                what: "notification",
+                detail,
+            })));
+    }
+
     pub fn handle_socket_closed(&mut self, sock: SocketId, _code: Option<u16>, now: u64) {
         let now = self.enter(now);
+        // What the socket delivered before it closed comes before the gap.
+        self.flush_backlog(now);
         self.on_socket_closed(sock, now);
         self.drive(now);
     }
@@ -997,6 +1154,7 @@ impl Engine {
         self.rotating = false;
         self.rotation_switched = false;
         self.early.clear();
+        self.inbox.clear();
     }
 
     fn close_sockets(&mut self) {
@@ -1048,7 +1206,7 @@ impl Engine {
             if !s.queued && s.req.is_none() && s.retry_at.is_none() {
                 s.queued = true;
                 s.state = SubState::Pending;
-                self.to_subscribe.insert(h);
+                self.to_subscribe.insert(h, ());
             }
         }
     }
@@ -1261,19 +1419,19 @@ impl Engine {
                         s.counters.drops += mos.len() as u64;
                         s.counters.mos = s.counters.mos.saturating_sub(mos.len() as u64);
                     }
-                    self.pull_overflow.insert(handle);
+                    self.pull_overflow.insert(handle, ());
                 }
                 Some(Pulled::Gap { handle, .. }) => {
                     if let Some(s) = self.subs.get_mut(&handle) {
                         s.counters.gaps = s.counters.gaps.saturating_sub(1);
                     }
-                    self.pull_overflow.insert(handle);
+                    self.pull_overflow.insert(handle, ());
                 }
                 None => break,
             }
         }
         if let Pulled::Gap { handle, .. } = &item {
-            if self.pull_overflow.contains(handle) {
+            if self.pull_overflow.contains_key(handle) {
                 // An overflow gap is already waiting for this subscription and comes first.
                 if let Some(s) = self.subs.get_mut(handle) {
                     s.counters.gaps = s.counters.gaps.saturating_sub(1);
@@ -2087,6 +2245,12 @@ impl Engine {
     /// One parsed frame to every subscription it names, once each.
     fn fan_out(&mut self, ids: Vec<String>, mos: Vec<Mo>, now: u64) {
         let mos = dedup_frame(mos);
+        self.fan_out_slice(ids, mos, true, now);
+    }
+
+    /// One slice of a frame (de-duplicated already) to every subscription it names; `count`
+    /// counts the frame (once per frame, however many slices it has).
+    fn fan_out_slice(&mut self, ids: Vec<String>, mos: Vec<Mo>, count: bool, now: u64) {
         let mut targets: Vec<(SubHandle, bool)> = Vec::with_capacity(ids.len());
         let mut unknown: Vec<String> = Vec::new();
         for id in ids {
@@ -2125,16 +2289,19 @@ impl Engine {
             } else {
                 mos.as_ref().cloned().unwrap_or_default()
             };
-            self.deliver(h, batch, via_old, now);
+            self.deliver(h, batch, via_old, count, now);
         }
     }
 
     /// Delivers pushes to one subscription: overlap de-duplication, store merge, routing.
-    fn deliver(&mut self, h: SubHandle, mut mos: Vec<Mo>, via_old: bool, now: u64) {
+    /// `count`: this delivery counts a frame (the first slice of a sliced frame does).
+    fn deliver(&mut self, h: SubHandle, mut mos: Vec<Mo>, via_old: bool, count: bool, now: u64) {
         let Some(s) = self.subs.get_mut(&h) else {
             return;
         };
-        s.counters.frames += 1;
+        if count {
+            s.counters.frames += 1;
+        }
         if s.in_gap || s.state == SubState::Failed {
             s.counters.drops += mos.len() as u64;
             return;
@@ -2234,7 +2401,7 @@ impl Engine {
         // or after its snapshot: apply them all, in order. (Comparing `modTs` is no test:
         // many classes answer `modTs: "never"`, and a later push would have been dropped.)
         for b in batches {
-            self.deliver(h, b, false, now);
+            self.deliver(h, b, false, true, now);
         }
     }
 
@@ -2423,7 +2590,7 @@ impl Engine {
             return;
         }
         while self.subscribe_inflight < self.cfg.max_inflight_subscribes.max(1) {
-            let Some(h) = self.to_subscribe.pop_first() else {
+            let Some((h, ())) = self.to_subscribe.pop_first() else {
                 break;
             };
             let Some(s) = self.subs.get_mut(&h) else {

@@ -3,7 +3,7 @@
 //! engine's events into callback calls and settles promises.
 
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::rc::Rc;
 
 use js_sys::{Array, Function, Object, Promise};
@@ -23,6 +23,7 @@ use crate::engine::{
     SubState,
 };
 use crate::protocol::Query;
+use crate::vecmap::VecMap;
 use crate::web::shell::{to_wall, Listener, Shell};
 
 type Settle = (Function, Function);
@@ -66,7 +67,7 @@ pub(crate) struct Hub {
     on_state: RefCell<Option<Function>>,
     on_error: RefCell<Option<Function>>,
     on_gap: RefCell<Option<Function>>,
-    subs: RefCell<BTreeMap<SubHandle, SubEntry>>,
+    subs: RefCell<VecMap<SubHandle, SubEntry>>,
     /// Entries taken from the engine's pull queue while looking for another subscription's.
     parked: RefCell<VecDeque<Pulled>>,
     getevent_waiters: RefCell<VecDeque<(Settle, Option<gloo_timers::callback::Timeout>)>>,
@@ -90,7 +91,7 @@ impl Hub {
             on_state: RefCell::new(None),
             on_error: RefCell::new(None),
             on_gap: RefCell::new(None),
-            subs: RefCell::new(BTreeMap::new()),
+            subs: RefCell::new(VecMap::new()),
             parked: RefCell::new(VecDeque::new()),
             getevent_waiters: RefCell::new(VecDeque::new()),
             state: RefCell::new(ConnectionState::Connecting),

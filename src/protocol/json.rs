@@ -438,3 +438,26 @@ impl<'de> Visitor<'de> for AttrsSeed<'_> {
     }
     reject_scalars!(bool, |_what| false);
 }
+
+/// `subscriptionId` on its own (the text of its value), for the slicing reader of
+/// [`super::stream`]. `Err` carries a safe detail (positions and kinds, never values).
+pub(crate) fn read_ids(value: &str) -> Result<Vec<String>, String> {
+    let mut de = serde_json::Deserializer::from_str(value);
+    let ids = Ids::deserialize(&mut de).map_err(|e| format!("invalid JSON ({e})"))?;
+    de.end().map_err(|e| format!("invalid JSON ({e})"))?;
+    ids.0
+}
+
+/// One `imdata` entry on its own (the text of one array element), for the slicing reader of
+/// [`super::stream`]: the same reading as inside a whole document, so a sliced frame yields the
+/// same objects as an unsliced one. A syntax error fails this entry only.
+pub(crate) fn read_entry(entry: &str) -> Vec<Result<RawMo, String>> {
+    let mut de = serde_json::Deserializer::from_str(entry);
+    match (EntrySeed { depth: 0 }).deserialize(&mut de) {
+        Ok(v) => match de.end() {
+            Ok(()) => v,
+            Err(e) => vec![Err(syntax_detail(&e))],
+        },
+        Err(e) => vec![Err(syntax_detail(&e))],
+    }
+}

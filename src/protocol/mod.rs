@@ -8,6 +8,7 @@ mod json;
 mod mo;
 mod query;
 mod response;
+mod stream;
 mod urls;
 mod xml;
 
@@ -22,6 +23,7 @@ pub use response::{
     parse_error, parse_login, parse_mo, parse_notification, parse_query, parse_refresh, LoginInfo,
     Notification, QueryResponse, DEFAULT_REFRESH_TIMEOUT_SECS,
 };
+pub use stream::{NotificationReader, Slice, STREAM_BYTES};
 pub use urls::{
     login_body, login_path, logout_body, subscription_refresh_path, BaseUrl, UrlError, LOGOUT_PATH,
     REFRESH_SESSION_PATH,

@@ -6,3 +6,4 @@ pub(crate) mod env;
 pub(crate) mod http;
 pub(crate) mod shell;
 pub(crate) mod socket;
+pub(crate) mod tick;

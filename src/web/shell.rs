@@ -8,7 +8,7 @@
 //! from inside a delivery.
 
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
+use std::collections::VecDeque;
 use std::rc::{Rc, Weak};
 
 use gloo_timers::callback::Timeout;
@@ -18,11 +18,13 @@ use web_sys::AbortController;
 
 use super::env::{self, EnvEvent, EnvWatch};
 use super::http::{fetch_text, Exchange, FetchFailure};
-use super::socket::{Socket, SocketEvent};
+use super::socket::{Socket, SocketEvent, LARGE_UNITS};
+use super::tick::Tick;
 use crate::engine::{
     Action, Config, ConnectionState, Engine, Event, HttpRequest, RequestId, SocketId,
     TokenTransport, TransportFailure,
 };
+use crate::vecmap::VecMap;
 
 /// Receives what the engine reports, outside any borrow.
 pub(crate) trait Listener {
@@ -31,11 +33,27 @@ pub(crate) trait Listener {
     fn after_pump(&self, shell: &Rc<Shell>);
 }
 
+/// One queued socket input.
+enum Incoming {
+    /// A large text frame: `done` UTF-16 units of `text` are already in `buf`.
+    Text {
+        text: js_sys::JsString,
+        done: u32,
+        buf: String,
+    },
+    Event(SocketEvent),
+}
+
 pub(crate) struct Shell {
     engine: RefCell<Engine>,
-    sockets: RefCell<BTreeMap<SocketId, Socket>>,
-    requests: RefCell<BTreeMap<RequestId, AbortController>>,
+    sockets: RefCell<VecMap<SocketId, Socket>>,
+    requests: RefCell<VecMap<RequestId, AbortController>>,
     timer: RefCell<Option<(u64, Timeout)>>,
+    /// The next slice of the engine's backlog, in a later task (see [`Shell::arm_backlog`]).
+    backlog: RefCell<Option<Tick>>,
+    /// Socket input not yet given to the engine: a large frame being copied in by pieces, and
+    /// whatever arrived behind it (see [`Shell::arm_backlog`]).
+    incoming: RefCell<VecDeque<(SocketId, Incoming)>>,
     env: RefCell<Option<EnvWatch>>,
     listener: RefCell<Option<Rc<dyn Listener>>>,
     with_credentials: bool,
@@ -95,9 +113,11 @@ impl Shell {
         let now = now_ms();
         let shell = Rc::new_cyclic(|me| Shell {
             engine: RefCell::new(Engine::new(config, now)),
-            sockets: RefCell::new(BTreeMap::new()),
-            requests: RefCell::new(BTreeMap::new()),
+            sockets: RefCell::new(VecMap::new()),
+            requests: RefCell::new(VecMap::new()),
             timer: RefCell::new(None),
+            backlog: RefCell::new(None),
+            incoming: RefCell::new(VecDeque::new()),
             env: RefCell::new(None),
             listener: RefCell::new(None),
             with_credentials,
@@ -185,6 +205,113 @@ impl Shell {
         }
         self.pumping.set(false);
         self.arm_timer();
+        self.arm_backlog();
+    }
+
+    /// Bursts in slices. A burst costs three things, each of which alone can exceed the 50 ms
+    /// of a "long task" for a frame of 50,000 objects: copying the text into wasm memory,
+    /// reading it, and handing the objects to JavaScript. So a large frame is copied in by
+    /// pieces of [`LARGE_UNITS`] ([`Incoming`], one piece per task, with any socket input that
+    /// arrives meanwhile queued behind it, so order is kept), and the engine reads and delivers
+    /// it a slice at a time ([`Engine::has_backlog`]). Between two pieces or slices the shell
+    /// yields to the event loop, so input, rendering and timers get their turn. The engine
+    /// decides what a slice is and keeps the order of delivery; the shell only chooses when, the
+    /// one thing a sans-IO engine cannot know. A yield is a `MessageChannel` message ([`Tick`]),
+    /// at most one armed at a time; `close()` drops it and whatever is queued.
+    fn arm_backlog(&self) {
+        if self.closed.get() {
+            self.backlog.borrow_mut().take();
+            self.incoming.borrow_mut().clear();
+            return;
+        }
+        let work = !self.incoming.borrow().is_empty() || self.engine.borrow().has_backlog();
+        if !work || self.backlog.borrow().is_some() {
+            return;
+        }
+        let weak = self.me.clone();
+        let tick = Tick::new(move || {
+            let Some(s) = weak.upgrade() else { return };
+            // Released after this call returns: it owns the closure running now.
+            let fired = s.backlog.borrow_mut().take();
+            wasm_bindgen_futures::spawn_local(async move { drop(fired) });
+            if !s.step_incoming() {
+                s.engine.borrow_mut().handle_backlog(now_ms());
+            }
+            s.pump();
+        });
+        *self.backlog.borrow_mut() = Some(tick);
+    }
+
+    /// Takes in the next piece of a large frame (and hands the engine the queued inputs up to
+    /// the next large frame). Returns whether there was anything queued.
+    fn step_incoming(&self) -> bool {
+        let mut any = false;
+        loop {
+            let head = self.incoming.borrow_mut().pop_front();
+            let Some((id, inc)) = head else { return any };
+            any = true;
+            match inc {
+                Incoming::Event(ev) => self.dispatch(id, ev),
+                Incoming::Text {
+                    text,
+                    done,
+                    mut buf,
+                } => {
+                    let len = text.length();
+                    let mut end = done.saturating_add(LARGE_UNITS).min(len);
+                    // Never split a surrogate pair between two pieces.
+                    if end < len && (0xD800..0xDC00).contains(&(text.char_code_at(end - 1) as u32))
+                    {
+                        end -= 1;
+                    }
+                    buf.push_str(&String::from(text.slice(done, end)));
+                    if end < len {
+                        self.incoming.borrow_mut().push_front((
+                            id,
+                            Incoming::Text {
+                                text,
+                                done: end,
+                                buf,
+                            },
+                        ));
+                    } else {
+                        self.dispatch(id, SocketEvent::Message(Some(buf)));
+                    }
+                    return true;
+                }
+            }
+        }
+    }
+
+    /// Hands one socket event to the engine (no pump).
+    fn dispatch(&self, id: SocketId, ev: SocketEvent) {
+        let now = now_ms();
+        match ev {
+            SocketEvent::Open => self.engine.borrow_mut().handle_socket_open(id, now),
+            SocketEvent::Message(Some(text)) => {
+                self.engine.borrow_mut().handle_socket_text(id, text, now)
+            }
+            SocketEvent::Message(None) => {
+                // Binary frames are not part of the protocol: report as malformed text.
+                self.engine.borrow_mut().handle_socket_message(id, "", now)
+            }
+            SocketEvent::Large(text) => self.incoming.borrow_mut().push_front((
+                id,
+                Incoming::Text {
+                    text,
+                    done: 0,
+                    buf: String::new(),
+                },
+            )),
+            SocketEvent::Closed { code } => {
+                // Drop the socket (and its closures) only after this handler returns.
+                let sock = self.sockets.borrow_mut().remove(&id);
+                if sock.is_some() {
+                    wasm_bindgen_futures::spawn_local(async move { drop(sock) });
+                    self.engine.borrow_mut().handle_socket_closed(id, code, now);
+                }
+            }
+        }
     }
 
     fn arm_timer(&self) {
@@ -291,24 +418,20 @@ impl Shell {
         let weak = self.me.clone();
         let opened = Socket::open(url, move |ev| {
             let Some(s) = weak.upgrade() else { return };
-            let now = now_ms();
-            match ev {
-                SocketEvent::Open => s.engine.borrow_mut().handle_socket_open(id, now),
-                SocketEvent::Message(Some(text)) => {
-                    s.engine.borrow_mut().handle_socket_message(id, &text, now)
-                }
-                SocketEvent::Message(None) => {
-                    // Binary frames are not part of the protocol: report as malformed text.
-                    s.engine.borrow_mut().handle_socket_message(id, "", now)
-                }
-                SocketEvent::Closed { code } => {
-                    // Drop the socket (and its closures) only after this handler returns.
-                    let sock = s.sockets.borrow_mut().remove(&id);
-                    if sock.is_some() {
-                        wasm_bindgen_futures::spawn_local(async move { drop(sock) });
-                        s.engine.borrow_mut().handle_socket_closed(id, code, now);
-                    }
-                }
+            let queued = !s.incoming.borrow().is_empty();
+            if queued || matches!(ev, SocketEvent::Large(_)) {
+                // Behind a large frame being taken in, or one itself: in order, in later tasks.
+                let inc = match ev {
+                    SocketEvent::Large(text) => Incoming::Text {
+                        text,
+                        done: 0,
+                        buf: String::new(),
+                    },
+                    ev => Incoming::Event(ev),
+                };
+                s.incoming.borrow_mut().push_back((id, inc));
+            } else {
+                s.dispatch(id, ev);
             }
             s.pump();
         });
@@ -341,6 +464,10 @@ impl Shell {
         // Report the last events (the closed state); callbacks may re-enter, shutdown is done.
         self.pump();
         self.timer.borrow_mut().take();
+        let backlog = self.backlog.borrow_mut().take();
+        if backlog.is_some() {
+            wasm_bindgen_futures::spawn_local(async move { drop(backlog) });
+        }
         self.env.borrow_mut().take();
         let socks = std::mem::take(&mut *self.sockets.borrow_mut());
         drop(socks);

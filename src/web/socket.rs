@@ -11,11 +11,18 @@ pub(crate) enum SocketEvent {
     Open,
     /// A text frame. Binary frames are not part of the protocol and are reported as `None`.
     Message(Option<String>),
+    /// A text frame longer than [`LARGE_UNITS`], still a JavaScript string: copying it into
+    /// wasm memory at once would itself be a long task, so the shell takes it in by pieces.
+    Large(js_sys::JsString),
     /// Closed (or failed). `code` is the close code when the runtime gave one.
     Closed {
         code: Option<u16>,
     },
 }
+
+/// Frames longer than this (UTF-16 units) arrive as [`SocketEvent::Large`]; about 2 ms of copying
+/// in a browser.
+pub(crate) const LARGE_UNITS: u32 = 1 << 20;
 
 #[must_use = "dropping a Socket closes it"]
 pub(crate) struct Socket {
@@ -36,7 +43,11 @@ impl Socket {
         let on_open = Closure::<dyn FnMut(Event)>::new(move |_| f(SocketEvent::Open));
         let f = on_event.clone();
         let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
-            f(SocketEvent::Message(e.data().as_string()))
+            f(match e.data().dyn_into::<js_sys::JsString>() {
+                Ok(t) if t.length() > LARGE_UNITS => SocketEvent::Large(t),
+                Ok(t) => SocketEvent::Message(Some(t.into())),
+                Err(_) => SocketEvent::Message(None),
+            })
         });
         let f = on_event.clone();
         let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |e: CloseEvent| {

@@ -680,6 +680,11 @@ impl Sim {
                     self.events.push((self.now, e));
                 }
             }
+            // A burst is delivered in slices; the harness resumes it at once (no event loop).
+            if self.engine.has_backlog() {
+                self.engine.handle_backlog(self.now);
+                continue;
+            }
             while self.drain_pull {
                 let Some(p) = self.engine.next_pulled() else {
                     break;
