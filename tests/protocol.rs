@@ -2,28 +2,14 @@
 //! Runs natively (`cargo test`) and in Chromium (`wasm-pack test --headless --chrome`).
 
 use dme_events::protocol::*;
-use serde::Deserialize;
 
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
 #[cfg(target_arch = "wasm32")]
 wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
 
-#[derive(Deserialize)]
-struct Capture {
-    id: String,
-    kind: String,
-    body: String,
-    http_status: Option<u16>,
-}
-
-fn captures() -> Vec<Capture> {
-    include_str!("fixtures/captures.jsonl")
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).expect("fixture line"))
-        .collect()
-}
+mod capture_support;
+use capture_support::{captures, Capture};
 
 fn capture(id: &str) -> Capture {
     captures()

@@ -56,7 +56,12 @@ fn class_name() -> impl Strategy<Value = String> {
 
 fn dn() -> impl Strategy<Value = String> {
     let seg = "[A-Za-z0-9][A-Za-z0-9_.:+=-]{0,10}(\\[[A-Za-z0-9./:]{1,12}\\])?";
-    prop::collection::vec(seg, 1..5).prop_map(|segs| segs.join("/"))
+    // A '/' inside brackets still splits the URL path: no empty, '.' or '..' piece (refused).
+    prop::collection::vec(seg, 1..5)
+        .prop_map(|segs| segs.join("/"))
+        .prop_filter("no empty or dot path segment", |d| {
+            d.split('/').all(|s| !matches!(s, "" | "." | ".."))
+        })
 }
 
 fn filter() -> impl Strategy<Value = String> {
@@ -220,20 +225,8 @@ proptest! {
 // that must read back exactly. The cargo-fuzz targets in fuzz/ check the same invariants for
 // longer (scripts/fuzz.sh).
 
-#[derive(serde::Deserialize)]
-struct Capture {
-    kind: String,
-    body: String,
-    http_status: Option<u16>,
-}
-
-fn captures() -> Vec<Capture> {
-    include_str!("fixtures/captures.jsonl")
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).expect("fixture line"))
-        .collect()
-}
+mod capture_support;
+use capture_support::captures;
 
 fn capture_bodies(kinds: &[&str]) -> Vec<(u16, String)> {
     captures()
