@@ -580,10 +580,12 @@ impl State {
         }
     }
 
-    /// The frames for a group of changes: per session and encoding, the changes that match the
-    /// same set of that session's subscriptions go together in one frame listing those ids. A
-    /// change matching several subscriptions arrives once with all their ids; a frame never
-    /// lists an id whose query does not match every object in it.
+    /// The frames for a group of changes: per session and encoding, consecutive changes that
+    /// match the same set of that session's subscriptions go together in one frame listing those
+    /// ids, and the frames keep the order of the changes. A change matching several
+    /// subscriptions arrives once with all their ids; a frame never lists an id whose query does
+    /// not match every object in it; a later change never overtakes an earlier one (filters
+    /// make two changes of one object match different sets).
     fn deliver(&mut self, cat: &Catalog, group: &[Change]) {
         let now = Instant::now();
         // (session, xml, ids) -> item indexes, in the order of the group.
@@ -603,10 +605,15 @@ impl State {
                 }
             }
         }
-        let mut plan: BTreeMap<(u64, bool, Vec<u64>), Vec<usize>> = BTreeMap::new();
+        // `matches` iterates by session, encoding, then change: runs of one id set become frames.
+        let mut plan: Vec<((u64, bool, Vec<u64>), Vec<usize>)> = Vec::new();
         for ((sid, xml, i), mut ids) in matches {
             ids.sort_unstable();
-            plan.entry((sid, xml, ids)).or_default().push(i);
+            let key = (sid, xml, ids);
+            match plan.last_mut() {
+                Some((k, items)) if *k == key => items.push(i),
+                _ => plan.push((key, vec![i])),
+            }
         }
         let mut slow = Vec::new();
         for ((sid, xml, ids), mut items) in plan {

@@ -546,7 +546,7 @@ async fn batched_frames_never_mix_subscriptions() {
             .await;
     }
     let mut seen = Vec::new();
-    for _ in 0..2 {
+    for _ in 0..3 {
         let f = ws.frame_json().await;
         let classes: Vec<String> = f["imdata"]
             .as_array()
@@ -563,7 +563,42 @@ async fn batched_frames_never_mix_subscriptions() {
         assert!(classes.iter().all(|c| c == want), "{f}");
         seen.push((want, classes.len()));
     }
-    seen.sort();
-    assert_eq!(seen, vec![("fvBD", 1), ("fvTenant", 2)]);
+    // In the order of the changes: a frame holds a run of changes with the same ids.
+    assert_eq!(seen, vec![("fvTenant", 1), ("fvBD", 1), ("fvTenant", 1)]);
+    sim.shutdown().await;
+}
+
+/// Batched changes keep their order per session: two changes of one object that match
+/// different sets of subscriptions (a filter) go out in the order they happened.
+#[tokio::test]
+async fn batched_frames_keep_the_order_of_changes() {
+    let sim = start(cfg(Flavor::Apic)).await;
+    let base = sim.base_url();
+    let c = Client::login(&base).await;
+    let mut ws = c.socket().await;
+    c.write("uni/tn-ord", json!({"fvTenant": {"attributes": {}}}))
+        .await;
+    c.write("uni/tn-ord/BD-b1", json!({"fvBD": {"attributes": {}}}))
+        .await;
+    let (_, filtered) = c
+        .subscribe("/api/class/fvBD.json?query-target-filter=eq(fvBD.descr,\"x\")")
+        .await;
+    let (_, all) = c.subscribe("/api/class/fvBD.json").await;
+    assert!(filtered < all, "ids sort {filtered} before {all}");
+    while !ws.quiet(Duration::from_millis(300)).await {}
+    sim_call(&base, "batch?n=2").await;
+    for d in ["y", "x"] {
+        c.write(
+            "uni/tn-ord/BD-b1",
+            json!({"fvBD": {"attributes": {"descr": d}}}),
+        )
+        .await;
+    }
+    let first = ws.frame_json().await;
+    let second = ws.frame_json().await;
+    assert_eq!(ids(&first), vec![all.clone()], "{first}");
+    assert_eq!(entry(&first["imdata"][0]).1["descr"], "y");
+    assert_eq!(ids(&second), vec![filtered, all], "{second}");
+    assert_eq!(entry(&second["imdata"][0]).1["descr"], "x");
     sim.shutdown().await;
 }
