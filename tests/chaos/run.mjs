@@ -34,6 +34,9 @@ const SELF_CHECK = args.includes("--self-check");
 const REFRESH_TIMEOUT = 6;
 const REFRESH_PERIOD_MS = (REFRESH_TIMEOUT * 1000) / 3;
 const DEADLINE_MS = 2 * REFRESH_PERIOD_MS;
+// A disruption's gap must follow within this (plus any freeze after it): two refresh periods
+// for a lapse to be seen, a slow answer (at most 2.5 s), a backoff (at most 0.8 s), a margin.
+const GAP_WITHIN_MS = 2 * REFRESH_PERIOD_MS + 2500 + 800 + 2700;
 // How long to keep watching a schedule that missed the deadline, to tell slow from stuck.
 const GRACE_MS = 30000;
 const CLASSES = ["faultInst", "ethpmPhysIf", "l1PhysIf", "fvAEPg", "fvBD", "fvCEp", "fvTenant"];
@@ -110,13 +113,14 @@ const FAULT_KINDS = [
   // A frozen tab: hidden, then its JavaScript stopped (CDP Debugger.pause: timers and socket
   // messages wait), then resumed and shown. Longer than a subscription's lifetime, the device
   // drops the subscriptions meanwhile.
-  ["page-frozen", 2, async ({ page, cdp, r }) => {
+  ["page-frozen", 2, async ({ page, cdp, r, fault }) => {
     // Now and then longer than the session's idle timeout (12 s) and the package's clock-jump
     // threshold (15 s): the timers wake late and the token is gone.
     const ms = r.next() < 0.3 ? r.int(13000, 20000) : r.int(1000, 9000);
     await page.evaluate(() => window.chaos.setHidden(true));
     await cdp.send("Debugger.enable");
     await cdp.send("Debugger.pause");
+    fault.frozenMs = ms;
     await sleep(ms);
     await cdp.send("Debugger.resume");
     await cdp.send("Debugger.disable");
@@ -199,12 +203,14 @@ async function runSchedule(browser, index, { sabotage = false } = {}) {
     await sim.post(`/_sim/churn?rate=${r.int(10, 60)}`);
     await sleep(500);
 
-    for (let k = 0; k < FAULTS; k++) {
+    // The self-check's schedule has no faults before its loss: nothing may repair it.
+    for (let k = 0; k < (sabotage ? 0 : FAULTS); k++) {
       await sleep(r.int(200, 1500));
       const [name, , inject] = pickFault(r);
       const sample = await page.evaluate(() => window.chaos.sample());
-      const disrupted = await inject({ sim, page, cdp, r });
-      out.faults.push({ name, at: sample.t, active: sample.active, disrupted });
+      const fault = { name, at: sample.t, active: sample.active, frozenMs: 0 };
+      fault.disrupted = await inject({ sim, page, cdp, r, fault });
+      out.faults.push(fault);
     }
 
     if (sabotage) {
@@ -222,12 +228,19 @@ async function runSchedule(browser, index, { sabotage = false } = {}) {
     // Converged: every store equals the truth, every subscription is active, and every
     // disruption that hit an active subscription has produced its gap (a lapse is only seen at
     // the next refresh, so a gap may still be due when the stores already agree).
+    // The gap must come soon after the fault, not from whatever disruption follows: within
+    // GAP_WITHIN_MS (detection takes at most a refresh period, plus a slow answer, plus a
+    // backoff), plus the time the tab was frozen after the fault.
     const missingGaps = (gaps) => {
       const missing = [];
       for (const f of out.faults) {
         if (f.disrupted !== true) continue;
+        const frozen = out.faults.filter((x) => x.at >= f.at).reduce((n, x) => n + x.frozenMs, 0);
+        const until = f.at + GAP_WITHIN_MS + frozen;
         for (const [sub, wasActive] of Object.entries(f.active)) {
-          if (wasActive && !gaps.some((g) => g.sub === sub && g.t >= f.at)) missing.push(`${f.name} at ${f.at.toFixed(0)} ms gave ${sub} no gap`);
+          if (wasActive && !gaps.some((g) => g.sub === sub && g.t >= f.at && g.t <= until)) {
+            missing.push(`${f.name} at ${f.at.toFixed(0)} ms gave ${sub} no gap within ${(until - f.at).toFixed(0)} ms`);
+          }
         }
       }
       return missing;
