@@ -606,7 +606,9 @@ impl State {
             }
         }
         // `matches` iterates by session, encoding, then change: runs of one id set become frames.
-        let mut plan: Vec<((u64, bool, Vec<u64>), Vec<usize>)> = Vec::new();
+        // (session, xml, ids) and the indexes of the changes in that frame.
+        type Frame = ((u64, bool, Vec<u64>), Vec<usize>);
+        let mut plan: Vec<Frame> = Vec::new();
         for ((sid, xml, i), mut ids) in matches {
             ids.sort_unstable();
             let key = (sid, xml, ids);
