@@ -786,16 +786,7 @@ impl Sim {
                         .push(format!("{handle:?}: data during a gap at {}", self.now));
                 }
                 t.delivered += mos.len() as u64;
-                for m in mos {
-                    match m.status {
-                        Status::Deleted => {
-                            t.view.remove(&m.dn);
-                        }
-                        _ => {
-                            t.view.insert(m.dn.clone(), m.clone());
-                        }
-                    }
-                }
+                apply_to_view(&mut t.view, mos);
             }
             Event::Gap { handle, reason } => {
                 let t = self.tracks.entry(*handle).or_default();
@@ -850,16 +841,7 @@ impl Sim {
                 let t = self.tracks.get_mut(handle).unwrap();
                 t.gap_mark = None;
                 t.delivered += mos.len() as u64;
-                for m in mos {
-                    match m.status {
-                        Status::Deleted => {
-                            t.view.remove(&m.dn);
-                        }
-                        _ => {
-                            t.view.insert(m.dn.clone(), m.clone());
-                        }
-                    }
-                }
+                apply_to_view(&mut t.view, mos);
             }
             _ => {}
         }
@@ -1081,5 +1063,16 @@ pub fn method_of(a: &Action) -> Option<Method> {
     match a {
         Action::Http(r) => Some(r.method),
         _ => None,
+    }
+}
+
+/// What a consumer holds after a delivery: deletes remove, everything else replaces.
+fn apply_to_view(view: &mut BTreeMap<String, Mo>, mos: &[Mo]) {
+    for m in mos {
+        if m.status == Status::Deleted {
+            view.remove(&m.dn);
+        } else {
+            view.insert(m.dn.clone(), m.clone());
+        }
     }
 }
