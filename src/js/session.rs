@@ -348,6 +348,8 @@ impl Listener for Hub {
                     self.call(&f, &[&gap_js(handle, reason)]);
                 }
             }
+            // `refresh()` promises are settled in `after_pump` (from the counters).
+            Event::Refreshed { .. } => {}
             Event::Error(e) => {
                 let err = engine_error(&e);
                 if self.login.borrow().is_some() {
