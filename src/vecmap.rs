@@ -38,8 +38,19 @@ impl<K: Ord + Copy, V> VecMap<K, V> {
         }
     }
 
+    /// Removes an entry; gives memory back once a crowd of entries is gone.
     pub(crate) fn remove(&mut self, k: &K) -> Option<V> {
-        self.find(k).ok().map(|i| self.items.remove(i).1)
+        let i = self.find(k).ok()?;
+        let v = self.items.remove(i).1;
+        if self.items.capacity() > 16 && self.items.len() < self.items.capacity() / 4 {
+            self.items.shrink_to(self.items.len() * 2);
+        }
+        Some(v)
+    }
+
+    /// The allocated length (for leak checks).
+    pub(crate) fn capacity(&self) -> usize {
+        self.items.capacity()
     }
 
     pub(crate) fn get(&self, k: &K) -> Option<&V> {
@@ -56,6 +67,10 @@ impl<K: Ord + Copy, V> VecMap<K, V> {
 
     pub(crate) fn len(&self) -> usize {
         self.items.len()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.items.is_empty()
     }
 
     /// In key order.
@@ -115,5 +130,19 @@ mod tests {
         assert_eq!(m.keys().copied().collect::<Vec<_>>(), [1, 3, 9]);
         assert_eq!(m.pop_first(), Some((1, 0)));
         assert_eq!(m.len(), 2);
+        assert!(!m.is_empty());
+    }
+
+    #[test]
+    fn gives_memory_back_when_most_entries_are_gone() {
+        let mut m = VecMap::new();
+        for k in 0..1000u32 {
+            m.insert(k, ());
+        }
+        for k in 0..998u32 {
+            m.remove(&k);
+        }
+        assert_eq!(m.len(), 2);
+        assert!(m.capacity() <= 32, "capacity {}", m.capacity());
     }
 }

@@ -1,63 +1,7 @@
-//! Unit tests of the engine's small pure helpers. Scenario tests with a fake device live in
-//! `tests/engine.rs` and `tests/engine_props.rs`.
+//! Unit tests of the engine's small internal rules. Scenario tests with a fake device live in
+//! `tests/engine/` and `tests/engine_props.rs`.
 
 use super::*;
-
-#[test]
-fn reconcile_synthesizes_created_modified_deleted() {
-    let mut store = Store::new();
-    let a = Mo::new("fvTenant", "uni/tn-a", Status::Snapshot).with("descr", "1");
-    let b = Mo::new("fvTenant", "uni/tn-b", Status::Snapshot);
-    assert!(reconcile(&mut store, &[a.clone(), b.clone()], true).is_empty());
-    let a2 = Mo::new("fvTenant", "uni/tn-a", Status::Snapshot).with("descr", "2");
-    let c = Mo::new("fvTenant", "uni/tn-c", Status::Snapshot);
-    let out = reconcile(&mut store, &[a2, c], false);
-    let got: Vec<(&str, Status)> = out.iter().map(|m| (m.dn.as_str(), m.status)).collect();
-    assert_eq!(
-        got,
-        vec![
-            ("uni/tn-a", Status::Modified),
-            ("uni/tn-c", Status::Created),
-            ("uni/tn-b", Status::Deleted)
-        ]
-    );
-    assert_eq!(store.len(), 2);
-    assert_eq!(store.get("uni/tn-a").unwrap().get("descr"), Some("2"));
-}
-
-/// Runtime objects answer `modTs:"never"` in queries but carry a timestamp in pushes: an object
-/// whose only difference after a gap is bookkeeping (`modTs`, `childAction`, `rn`) did not change.
-#[test]
-fn reconcile_ignores_bookkeeping_only_differences() {
-    let mut store = Store::new();
-    let held = Mo::new("ethpmPhysIf", "sys/phys-[eth1/1]/phys", Status::Snapshot)
-        .with("operSt", "up")
-        .with("modTs", "2026-11-23T01:00:00.000+00:00")
-        .with("childAction", "");
-    reconcile(&mut store, &[held], true);
-    let snap = Mo::new("ethpmPhysIf", "sys/phys-[eth1/1]/phys", Status::Snapshot)
-        .with("operSt", "up")
-        .with("modTs", "never")
-        .with("rn", "phys")
-        .with("childAction", "");
-    assert!(reconcile(&mut store, std::slice::from_ref(&snap), false).is_empty());
-    let changed = snap.with("operSt", "down");
-    assert_eq!(reconcile(&mut store, &[changed], false).len(), 1);
-}
-
-#[test]
-fn frame_dedup_keeps_order_and_distinct_objects() {
-    let a = Mo::new("fvTenant", "uni/tn-a", Status::Modified).with("descr", "1");
-    let b = Mo::new("fvTenant", "uni/tn-a", Status::Modified).with("descr", "2");
-    assert_eq!(
-        dedup_frame(vec![a.clone(), a.clone(), b.clone()]),
-        vec![a.clone(), b.clone()]
-    );
-    let many: Vec<Mo> = (0..40)
-        .map(|i| if i % 2 == 0 { a.clone() } else { b.clone() })
-        .collect();
-    assert_eq!(dedup_frame(many), vec![a, b]);
-}
 
 #[test]
 fn backoff_stays_within_full_jitter_bounds() {
@@ -99,4 +43,35 @@ fn debug_output_never_shows_secrets() {
     let mut e = Engine::new(cfg, 0);
     let a = e.poll_action().unwrap();
     assert!(!format!("{a:?}").contains("SECRETPW"));
+}
+
+/// The table lists no timer twice (a timer listed twice would fire twice per input).
+#[test]
+fn the_timer_table_lists_no_timer_twice() {
+    let mut seen = std::collections::HashSet::new();
+    for t in Timer::ALL {
+        assert!(seen.insert(t), "{t:?} twice");
+    }
+}
+
+/// "Degraded" is decided in one place: each reason is cleared only by what answers it.
+#[test]
+fn degraded_reasons_clear_only_by_their_own_signal() {
+    use health::{Health, Signal};
+    let mut h = Health::new(0);
+    h.signal(Signal::NoAnswer);
+    assert_eq!(h.degraded(), Some(DegradedReason::RequestFailures));
+    h.signal(Signal::ThrottleOver);
+    assert_eq!(h.degraded(), Some(DegradedReason::RequestFailures));
+    h.signal(Signal::Throttled);
+    h.signal(Signal::NoAnswer);
+    h.signal(Signal::Answered);
+    assert_eq!(h.degraded(), Some(DegradedReason::Throttled));
+    h.signal(Signal::ThrottleOver);
+    assert_eq!(h.degraded(), None);
+    h.signal(Signal::Verifying);
+    h.signal(Signal::Answered);
+    assert_eq!(h.degraded(), None);
+    h.offline = true;
+    assert_eq!(h.degraded(), Some(DegradedReason::Offline));
 }

@@ -1,0 +1,480 @@
+//! The connection: attempts (a login or token check, then the socket), the backoff between
+//! them, failover across controllers, the rebuild after a loss, and the state the user sees.
+//!
+//! Every loss goes through [`Engine::rebuild`], so a disruption always means the same thing:
+//! sockets closed, requests stopped, one gap per subscription, and one next attempt after a
+//! backoff with full jitter (a fabric that restarts does not see every console come back in the
+//! same second).
+
+use crate::protocol::{
+    logout_body, BaseUrl, ErrorKind, LoginInfo, ResponseError, LOGOUT_PATH, REFRESH_SESSION_PATH,
+};
+
+use super::requests::{Pending, Req};
+use super::subs::{Phase, Resume};
+use super::{
+    Action, ConnectionState, Engine, EngineError, Event, GapReason, Method, SocketId, SubState,
+};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum Conn {
+    /// Login, token verification or socket opening in progress.
+    Attempt,
+    /// Socket open (or, during a rotation, the new one opening while the old one serves).
+    Up,
+    /// Waiting for the next attempt.
+    Waiting {
+        at: u64,
+    },
+    LoggingOut,
+    Failed(EngineError),
+    Closed,
+}
+
+pub(super) struct Sock {
+    pub(super) id: SocketId,
+    pub(super) open: bool,
+    /// Give up on an opening socket after this.
+    deadline: u64,
+}
+
+pub(super) struct Connection {
+    pub(super) conn: Conn,
+    /// What was last reported as [`Event::State`].
+    pub(super) state: ConnectionState,
+    /// Consecutive failed attempts.
+    pub(super) attempt: u32,
+    attempt_started: u64,
+    ever_live: bool,
+    pub(super) sock: Option<Sock>,
+    /// The controller in use, an index into `Config::urls`.
+    url_idx: usize,
+}
+
+impl Connection {
+    pub(super) fn new(now: u64) -> Connection {
+        Connection {
+            conn: Conn::Attempt,
+            state: ConnectionState::Connecting,
+            attempt: 0,
+            attempt_started: now,
+            ever_live: false,
+            sock: None,
+            url_idx: 0,
+        }
+    }
+
+    /// Timer: a socket that never opens.
+    pub(super) fn socket_open_deadline(&self) -> Option<u64> {
+        self.sock.as_ref().filter(|s| !s.open).map(|s| s.deadline)
+    }
+
+    /// Timer: the next connection attempt.
+    pub(super) fn reconnect_at(&self) -> Option<u64> {
+        match self.conn {
+            Conn::Waiting { at } => Some(at),
+            _ => None,
+        }
+    }
+}
+
+impl Engine {
+    pub(super) fn base(&self) -> &BaseUrl {
+        let urls = &self.cfg.urls;
+        &urls[self.conn.url_idx.min(urls.len().saturating_sub(1))]
+    }
+
+    pub(super) fn is_terminal(&self) -> bool {
+        matches!(
+            self.conn.conn,
+            Conn::Closed | Conn::Failed(_) | Conn::LoggingOut
+        )
+    }
+
+    /// Why nothing more can be done, once the engine stops.
+    pub(super) fn stopped_error(&self) -> Option<EngineError> {
+        match &self.conn.conn {
+            Conn::Failed(e) => Some(e.clone()),
+            Conn::Closed | Conn::LoggingOut => Some(EngineError::Closed),
+            _ => None,
+        }
+    }
+
+    pub(super) fn is_up(&self) -> bool {
+        self.conn.conn == Conn::Up
+    }
+
+    pub(super) fn socket_up(&self) -> bool {
+        self.is_up() && matches!(&self.conn.sock, Some(s) if s.open)
+    }
+
+    /// Timer: the next attempt starts. It logs in (or verifies an adopted token) when there is
+    /// no session to trust, else it only opens a socket.
+    pub(super) fn start_attempt(&mut self, now: u64) {
+        self.conn.conn = Conn::Attempt;
+        self.conn.attempt_started = now;
+        if self.conn.attempt > 0 {
+            self.stats.reconnects += 1;
+        }
+        if self.session.current.is_some() && !self.session.suspect {
+            self.open_socket(now);
+        } else if !self.send_login(now, false) {
+            if let Some(r) = self.session.refresh_req.take() {
+                self.cancel(r);
+            }
+            self.send(
+                now,
+                Method::Get,
+                REFRESH_SESSION_PATH,
+                None,
+                Req::Verify,
+                true,
+            );
+        }
+    }
+
+    pub(super) fn open_socket(&mut self, now: u64) {
+        let Some(token) = self.session.current.as_ref().map(|s| s.token.clone()) else {
+            return;
+        };
+        let id = SocketId(self.fresh());
+        let url = self.base().socket(&token);
+        self.conn.sock = Some(Sock {
+            id,
+            open: false,
+            deadline: now + self.cfg.request_timeout_ms,
+        });
+        self.actions.push_back(Action::OpenSocket { id, url });
+    }
+
+    pub(super) fn on_login(&mut self, p: Pending, r: Result<LoginInfo, ResponseError>, now: u64) {
+        match r {
+            Ok(info) => {
+                self.stats.logins += 1;
+                if self.conn.conn != Conn::Attempt {
+                    return;
+                }
+                self.install_session(info, p.sent_at, now);
+                self.open_socket(now);
+            }
+            Err(ResponseError::Device(d)) if d.kind == ErrorKind::AuthRejected => {
+                self.fail(d.into())
+            }
+            Err(ResponseError::Device(d)) if d.kind == ErrorKind::Throttled => {
+                self.throttle(now);
+                self.fail_attempt(now, d.into());
+            }
+            Err(e) => self.fail_attempt(now, e.into()),
+        }
+    }
+
+    pub(super) fn on_verify(&mut self, p: Pending, r: Result<LoginInfo, ResponseError>, now: u64) {
+        if self.conn.conn != Conn::Attempt {
+            return;
+        }
+        match r {
+            Ok(info) => {
+                self.stats.token_refreshes += 1;
+                self.install_session(info, p.sent_at, now);
+                self.open_socket(now);
+            }
+            Err(ResponseError::Device(d))
+                if matches!(d.kind, ErrorKind::SessionExpired | ErrorKind::AuthRejected) =>
+            {
+                self.events.push_back(Event::Error(d.into()));
+                self.fail(EngineError::SessionLost);
+            }
+            Err(e) => self.fail_attempt(now, e.into()),
+        }
+    }
+
+    /// The socket opened. Subscriptions waiting for it go in line; during a rotation, every
+    /// subscription moves to the new session, its old id routing pushes from the old socket
+    /// until the new subscribe answers.
+    /// False for a socket that is not the one opening.
+    pub(super) fn on_socket_open(&mut self, sock: SocketId, now: u64) -> bool {
+        match self.conn.sock.as_mut() {
+            Some(s) if s.id == sock && !s.open => s.open = true,
+            _ => return false,
+        }
+        self.health.last_heard = now;
+        let handles: Vec<_> = self.subs.map.keys().copied().collect();
+        if self.session.rotation.running() {
+            for h in handles {
+                let resume = match self.subs.map.get(&h).map(|s| &s.phase) {
+                    Some(Phase::Failed(_)) | None => continue,
+                    Some(Phase::Pending {
+                        resume: Resume::First,
+                        ..
+                    }) => Resume::First,
+                    Some(Phase::Pending {
+                        resume: Resume::After { gap_sent, .. },
+                        ..
+                    }) => Resume::After {
+                        reason: GapReason::Rotation,
+                        gap_sent: *gap_sent,
+                    },
+                    Some(Phase::Active { .. }) => Resume::After {
+                        reason: GapReason::Rotation,
+                        gap_sent: false,
+                    },
+                };
+                if let Some(Phase::Active { id, .. }) = self.make_pending(h, resume, false) {
+                    if let Some(s) = self.subs.map.get_mut(&h) {
+                        s.old_id = Some(id);
+                    }
+                }
+                self.queue_subscribe(h);
+            }
+            self.check_rotation_done();
+        } else {
+            self.conn.conn = Conn::Up;
+            self.conn.ever_live = true;
+            let waiting: Vec<_> = handles
+                .into_iter()
+                .filter(|h| {
+                    self.subs.map.get(h).map(|s| s.phase.state()) == Some(SubState::Pending)
+                })
+                .collect();
+            if waiting.is_empty() {
+                self.conn.attempt = 0;
+            }
+            for h in waiting {
+                self.queue_subscribe(h);
+            }
+        }
+        true
+    }
+
+    pub(super) fn on_socket_closed(&mut self, sock: SocketId, now: u64) {
+        if self.session.rotation.old_socket() == Some(sock) {
+            self.old_socket_closed();
+            return;
+        }
+        let was_open = match &self.conn.sock {
+            Some(s) if s.id == sock => s.open,
+            _ => return,
+        };
+        self.conn.sock = None;
+        if self.is_terminal() {
+            return;
+        }
+        if self.session.rotation.running() || was_open {
+            self.rebuild(now, GapReason::Reconnect, false);
+        } else {
+            // Never opened: a bad token is the likeliest cause, so the next attempt starts
+            // with a fresh login (or verification).
+            self.session.suspect = true;
+            self.fail_attempt(now, EngineError::SocketFailed);
+        }
+    }
+
+    /// Timer: the socket did not open in time.
+    pub(super) fn socket_open_timed_out(&mut self, now: u64) {
+        if let Some(id) = self.conn.sock.as_ref().map(|s| s.id) {
+            self.actions.push_back(Action::CloseSocket { id });
+            self.on_socket_closed(id, now);
+        }
+    }
+
+    /// A connection attempt failed: back off (and move to the next controller, if any).
+    pub(super) fn fail_attempt(&mut self, now: u64, err: EngineError) {
+        if self.is_terminal() {
+            return;
+        }
+        if let Some(s) = self.conn.sock.take() {
+            self.actions.push_back(Action::CloseSocket { id: s.id });
+        }
+        if self.count_attempt() {
+            return;
+        }
+        self.events.push_back(Event::Error(err));
+        if self.cfg.urls.len() > 1 {
+            self.conn.url_idx = (self.conn.url_idx + 1) % self.cfg.urls.len();
+            // Sessions belong to one controller: verify or log in again on the next one.
+            self.session.suspect = true;
+            for s in self.subs.map.values_mut() {
+                if let Phase::Pending {
+                    resume:
+                        Resume::After {
+                            reason,
+                            gap_sent: false,
+                        },
+                    ..
+                } = &mut s.phase
+                {
+                    *reason = GapReason::Failover;
+                }
+            }
+        }
+        self.wait_for_next_attempt(now);
+    }
+
+    /// Counts a failed attempt; true if that reached the retry cap (and the engine failed).
+    fn count_attempt(&mut self) -> bool {
+        self.conn.attempt += 1;
+        match self.cfg.max_reconnect_attempts {
+            Some(cap) if self.conn.attempt > cap => {
+                self.fail(EngineError::RetryCap(cap));
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The wait before the next connection attempt: full-jitter backoff, and while the runtime
+    /// says it is offline only a slow probe at the backoff cap (the `online` event retries at
+    /// once).
+    fn wait_for_next_attempt(&mut self, now: u64) {
+        let mut d = self.backoff(self.conn.attempt);
+        if self.health.offline {
+            d = d.max(self.cfg.backoff_cap_ms);
+        }
+        self.conn.conn = Conn::Waiting { at: now + d };
+    }
+
+    /// Full-jitter backoff for the n-th consecutive failure: uniform in
+    /// `[0, min(cap, base * 2^(n-1))]`. Full jitter spreads a crowd of clients best after a
+    /// controller restart.
+    pub(super) fn backoff(&mut self, n: u32) -> u64 {
+        let ceiling = self
+            .cfg
+            .backoff_base_ms
+            .saturating_mul(1u64 << (n.saturating_sub(1)).min(40))
+            .min(self.cfg.backoff_cap_ms);
+        self.rng.upto(ceiling)
+    }
+
+    /// Terminal failure.
+    pub(super) fn fail(&mut self, err: EngineError) {
+        self.shutdown(err.clone());
+        self.conn.conn = Conn::Failed(err);
+        self.update_state();
+    }
+
+    /// The connection is lost or unusable: close sockets, stop every request, mark every
+    /// subscription with one gap, and reconnect after a backoff. With `relogin`, the next attempt
+    /// starts with a new login (or, for an adopted token, a verification).
+    pub(super) fn rebuild(&mut self, now: u64, reason: GapReason, relogin: bool) {
+        if self.is_terminal() {
+            return;
+        }
+        self.close_sockets();
+        self.cancel_where(|r| !matches!(r, Req::SessionRefresh { .. }) || relogin);
+        if relogin {
+            self.session.refresh_req = None;
+            self.session.suspect = true;
+        }
+        let handles: Vec<_> = self.subs.map.keys().copied().collect();
+        for h in handles {
+            let ever = match self.subs.map.get(&h).map(|s| &s.phase) {
+                Some(Phase::Failed(_)) | None => continue,
+                Some(p) => p.ever(),
+            };
+            self.interrupt(h, reason);
+            if let Some(s) = self.subs.map.get_mut(&h) {
+                if ever {
+                    s.counters.reconnects += 1;
+                }
+                s.retries = 0;
+            }
+        }
+        self.health.heartbeat_out = false;
+        if self.count_attempt() {
+            return;
+        }
+        self.wait_for_next_attempt(now);
+    }
+
+    /// Cancels every request and closes every socket (close, logout, failure); waiting refresh
+    /// calls are answered with `why`.
+    pub(super) fn shutdown(&mut self, why: EngineError) {
+        self.cancel_where(|_| true);
+        self.session.refresh_req = None;
+        self.close_sockets();
+        let handles: Vec<_> = self.subs.map.keys().copied().collect();
+        for h in handles {
+            self.answer_refreshes(h, Err(why.clone()));
+            let resume = match self.subs.map.get(&h).map(|s| &s.phase) {
+                Some(Phase::Failed(_)) | None => continue,
+                Some(p) => p.resume_after(GapReason::Reconnect),
+            };
+            self.make_pending(h, resume, true);
+        }
+        self.delivery.early.clear();
+        self.delivery.inbox.clear();
+    }
+
+    fn close_sockets(&mut self) {
+        if let Some(s) = self.conn.sock.take() {
+            self.actions.push_back(Action::CloseSocket { id: s.id });
+        }
+        self.abandon_rotation();
+    }
+
+    /// `aaaLogout`, after which the engine is closed; without a session, closes at once.
+    pub(super) fn begin_logout(&mut self, now: u64) {
+        self.shutdown(EngineError::Closed);
+        let user = self
+            .cfg
+            .auth
+            .user()
+            .map(str::to_owned)
+            .or_else(|| {
+                self.session
+                    .current
+                    .as_ref()
+                    .and_then(|s| s.info.user_name.clone())
+            })
+            .unwrap_or_default();
+        self.conn.conn = Conn::LoggingOut;
+        self.send(
+            now,
+            Method::Post,
+            LOGOUT_PATH,
+            Some(logout_body(&user)),
+            Req::Logout,
+            true,
+        );
+        self.update_state();
+    }
+
+    pub(super) fn finish_logout(&mut self) {
+        self.conn.conn = Conn::Closed;
+        self.session.current = None;
+        self.events.push_back(Event::LoggedOut);
+        self.update_state();
+        self.events.push_back(Event::Closed);
+    }
+
+    fn compute_state(&self) -> ConnectionState {
+        let c = &self.conn;
+        match &c.conn {
+            Conn::Closed => ConnectionState::Closed,
+            Conn::LoggingOut => c.state.clone(),
+            Conn::Failed(e) => ConnectionState::Failed { reason: e.clone() },
+            Conn::Waiting { at } => ConnectionState::Reconnecting {
+                attempt: c.attempt,
+                next_at: *at,
+            },
+            Conn::Attempt if c.attempt == 0 && !c.ever_live => ConnectionState::Connecting,
+            Conn::Attempt => ConnectionState::Reconnecting {
+                attempt: c.attempt,
+                next_at: c.attempt_started,
+            },
+            Conn::Up => match self.health.degraded() {
+                Some(reason) => ConnectionState::Degraded { reason },
+                None => ConnectionState::Live,
+            },
+        }
+    }
+
+    /// Reports the connection state if it changed.
+    pub(super) fn update_state(&mut self) {
+        let s = self.compute_state();
+        if s != self.conn.state {
+            self.conn.state = s.clone();
+            self.events.push_back(Event::State(s));
+        }
+    }
+}

@@ -1,0 +1,421 @@
+//! Subscriptions: the phase each one is in, the one function that moves it between phases, and
+//! the routing of device ids to handles. Subscribe requests and their answers are in
+//! subscribe.rs, refresh answers in refresh.rs.
+//!
+//! A subscription's phase is one enum carrying its data, so a combination that cannot happen
+//! cannot be written down. The queues the timers and pumps read (waiting for a slot, retrying
+//! at, planned or ready refreshes, subscribes in flight) are indexes of the phases, kept by
+//! [`Engine::set_phase`] alone: a phase change can never leave a stale entry behind.
+
+use std::collections::{BTreeSet, HashMap};
+
+use crate::protocol::{Query, Store};
+use crate::vecmap::VecMap;
+
+use super::delivery::Overlap;
+use super::{
+    Counters, Engine, EngineError, Event, GapReason, Pulled, RequestId, SubHandle, SubOptions,
+    SubState,
+};
+
+pub(super) struct Sub {
+    pub(super) query: Query,
+    pub(super) opts: SubOptions,
+    pub(super) phase: Phase,
+    /// During a rotation: the id on the retiring socket, still routed until the new one is up.
+    pub(super) old_id: Option<String>,
+    pub(super) lifetime_ms: u64,
+    /// When the device drops it without a refresh, as far as the engine knows.
+    pub(super) expires_at: u64,
+    pub(super) store: Option<Store>,
+    pub(super) overlap: Option<Overlap>,
+    pub(super) counters: Counters,
+    /// Subscribe attempts that failed in a row.
+    pub(super) retries: u32,
+    /// [`Engine::refresh`] calls waiting for their [`Event::Refreshed`].
+    pub(super) waiters: u32,
+}
+
+pub(super) enum Phase {
+    /// Not subscribed at the device: waiting for something, or the subscribe is in flight.
+    Pending { wait: Wait, resume: Resume },
+    /// Subscribed under `id` (`url` refreshes it), refreshed according to `refresh`.
+    Active {
+        id: String,
+        url: String,
+        refresh: Refresh,
+    },
+    /// Refused by the device; terminal.
+    Failed(EngineError),
+}
+
+/// What a pending subscription waits for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Wait {
+    /// A socket: nothing happens until the connection is up.
+    Socket,
+    /// A subscribe slot (`max_inflight_subscribes`).
+    Slot,
+    /// A transient failure: queued again at this time.
+    RetryAt(u64),
+    /// The answer to this subscribe request.
+    Answer(RequestId),
+}
+
+/// What the next `Subscribed` continues: the first subscribe has no gap; a later one follows
+/// exactly one gap, sent when the disruption is known or, at the latest, with the resubscribe.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Resume {
+    First,
+    After { reason: GapReason, gap_sent: bool },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Refresh {
+    /// None planned: a rotation switched sessions and the old id is no longer refreshed.
+    Stopped,
+    /// In the rate cap's calendar at this time.
+    Planned(u64),
+    /// Due, waiting for a slot; `key` orders the ready set.
+    Ready {
+        key: u64,
+        heartbeat: bool,
+    },
+    InFlight(RequestId),
+}
+
+impl Phase {
+    pub(super) fn state(&self) -> SubState {
+        match self {
+            Phase::Pending {
+                wait: Wait::Answer(_),
+                ..
+            } => SubState::Subscribing,
+            Phase::Pending { .. } => SubState::Pending,
+            Phase::Active { .. } => SubState::Active,
+            Phase::Failed(_) => SubState::Failed,
+        }
+    }
+
+    /// Between a gap and the resubscribe: no data may be delivered.
+    pub(super) fn in_gap(&self) -> bool {
+        matches!(
+            self,
+            Phase::Pending {
+                resume: Resume::After { gap_sent: true, .. },
+                ..
+            }
+        )
+    }
+
+    /// Subscribed at least once.
+    pub(super) fn ever(&self) -> bool {
+        !matches!(
+            self,
+            Phase::Pending {
+                resume: Resume::First,
+                ..
+            }
+        )
+    }
+
+    /// The resume of a subscription leaving this phase for a pending one after `reason`.
+    pub(super) fn resume_after(&self, reason: GapReason) -> Resume {
+        match self {
+            Phase::Pending { resume, .. } => *resume,
+            _ => Resume::After {
+                reason,
+                gap_sent: false,
+            },
+        }
+    }
+}
+
+pub(super) struct Subs {
+    pub(super) map: VecMap<SubHandle, Sub>,
+    next_handle: u64,
+    /// Device ids to handles: each subscription's current id and, during a rotation, its id on
+    /// the retiring socket.
+    pub(super) ids: HashMap<String, SubHandle>,
+    /// Index of `Wait::Slot`, in handle order.
+    pub(super) queue: VecMap<SubHandle, ()>,
+    /// Index of `Wait::RetryAt`.
+    pub(super) retries: BTreeSet<(u64, SubHandle)>,
+    /// Count of `Wait::Answer`.
+    pub(super) inflight: usize,
+    /// Cleared for good when the device refuses `refresh-timeout` (releases before 3.2(3)).
+    pub(super) refresh_timeout_supported: bool,
+    /// Counters of subscriptions that are gone.
+    pub(super) retired: Counters,
+}
+
+impl Subs {
+    pub(super) fn new() -> Subs {
+        Subs {
+            map: VecMap::new(),
+            next_handle: 1,
+            ids: HashMap::new(),
+            queue: VecMap::new(),
+            retries: BTreeSet::new(),
+            inflight: 0,
+            refresh_timeout_supported: true,
+            retired: Counters::default(),
+        }
+    }
+
+    pub(super) fn next_retry(&self) -> Option<u64> {
+        self.retries.first().map(|(t, _)| *t)
+    }
+
+    /// The `refresh-timeout` a subscribe with these options carries.
+    fn wanted_timeout(&self, opts: &SubOptions, default: Option<u32>) -> Option<u32> {
+        if opts.no_refresh_timeout || !self.refresh_timeout_supported {
+            return None;
+        }
+        opts.refresh_timeout.or(default)
+    }
+}
+
+impl Engine {
+    /// A new subscription, checked at once: a query that cannot be sent fails here (and the
+    /// second value is false).
+    pub(super) fn add_sub(&mut self, query: Query, opts: SubOptions) -> (SubHandle, bool) {
+        let handle = SubHandle(self.subs.next_handle);
+        self.subs.next_handle += 1;
+        let mut q = query;
+        q.options.subscription = Some(true);
+        let mut check = q.clone();
+        check.options.refresh_timeout = self.wanted_timeout(&opts);
+        let sub = Sub {
+            query: q,
+            store: opts.store.then(Store::new),
+            opts,
+            phase: Phase::Pending {
+                wait: Wait::Socket,
+                resume: Resume::First,
+            },
+            old_id: None,
+            lifetime_ms: u64::from(self.cfg.flavor.default_lifetime_secs()) * 1000,
+            expires_at: 0,
+            overlap: None,
+            counters: Counters::default(),
+            retries: 0,
+            waiters: 0,
+        };
+        self.subs.map.insert(handle, sub);
+        if let Err(e) = check.render() {
+            let error = EngineError::from(e);
+            self.set_phase(handle, Phase::Failed(error.clone()));
+            self.events
+                .push_back(Event::SubscribeFailed { handle, error });
+            return (handle, false);
+        }
+        if self.is_terminal() {
+            self.fail_sub(handle, EngineError::Closed);
+        } else {
+            self.queue_subscribe(handle);
+        }
+        (handle, true)
+    }
+
+    /// Forgets a subscription; false for an unknown handle.
+    pub(super) fn remove_sub(&mut self, h: SubHandle) -> bool {
+        if !self.subs.map.contains_key(&h) {
+            return false;
+        }
+        self.answer_refreshes(h, Err(EngineError::UnknownHandle));
+        if let Some(old) = self.set_phase(h, Phase::Failed(EngineError::UnknownHandle)) {
+            self.forget_ids(h, &old);
+        }
+        if let Some(s) = self.subs.map.remove(&h) {
+            self.subs.retired.add(&s.counters);
+        }
+        self.delivery.pull_overflow.remove(&h);
+        self.check_rotation_done();
+        true
+    }
+
+    pub(super) fn wanted_timeout(&self, opts: &SubOptions) -> Option<u32> {
+        self.subs
+            .wanted_timeout(opts, self.cfg.default_refresh_timeout)
+    }
+
+    /// Moves a subscription to `new`: its old phase leaves the indexes (and its request is
+    /// cancelled, unless already answered), the new one enters them. Every phase change goes
+    /// through here. Returns the old phase.
+    pub(super) fn set_phase(&mut self, h: SubHandle, new: Phase) -> Option<Phase> {
+        let s = self.subs.map.get_mut(&h)?;
+        let old = std::mem::replace(&mut s.phase, new);
+        self.unindex(h, &old);
+        self.index(h);
+        Some(old)
+    }
+
+    /// As [`Engine::set_phase`], for the refresh plan of an active subscription only; `None`
+    /// if it is not active.
+    pub(super) fn set_refresh(&mut self, h: SubHandle, new: Refresh) -> Option<Refresh> {
+        let s = self.subs.map.get_mut(&h)?;
+        let Phase::Active { refresh, .. } = &mut s.phase else {
+            return None;
+        };
+        let old = std::mem::replace(refresh, new);
+        self.unindex_refresh(h, old);
+        self.index(h);
+        Some(old)
+    }
+
+    fn unindex(&mut self, h: SubHandle, old: &Phase) {
+        match old {
+            Phase::Pending { wait, .. } => match *wait {
+                Wait::Socket => {}
+                Wait::Slot => {
+                    self.subs.queue.remove(&h);
+                }
+                Wait::RetryAt(t) => {
+                    self.subs.retries.remove(&(t, h));
+                }
+                Wait::Answer(r) => {
+                    self.subs.inflight = self.subs.inflight.saturating_sub(1);
+                    self.cancel(r);
+                }
+            },
+            Phase::Active { refresh, .. } => self.unindex_refresh(h, *refresh),
+            Phase::Failed(_) => {}
+        }
+    }
+
+    fn unindex_refresh(&mut self, h: SubHandle, old: Refresh) {
+        match old {
+            Refresh::Stopped => {}
+            Refresh::Planned(t) => {
+                self.pacing.calendar.remove(&(t, h));
+            }
+            Refresh::Ready { key, .. } => {
+                self.pacing.ready.remove(&(key, h));
+            }
+            Refresh::InFlight(r) => self.cancel(r),
+        }
+    }
+
+    fn index(&mut self, h: SubHandle) {
+        let Some(s) = self.subs.map.get(&h) else {
+            return;
+        };
+        match &s.phase {
+            Phase::Pending { wait, .. } => match *wait {
+                Wait::Socket => {}
+                Wait::Slot => {
+                    self.subs.queue.insert(h, ());
+                }
+                Wait::RetryAt(t) => {
+                    self.subs.retries.insert((t, h));
+                }
+                Wait::Answer(_) => self.subs.inflight += 1,
+            },
+            Phase::Active { refresh, .. } => match *refresh {
+                Refresh::Planned(t) => {
+                    self.pacing.calendar.insert((t, h));
+                }
+                Refresh::Ready { key, .. } => {
+                    self.pacing.ready.insert((key, h));
+                }
+                Refresh::Stopped | Refresh::InFlight(_) => {}
+            },
+            Phase::Failed(_) => {}
+        }
+    }
+
+    /// Leaves the current phase for a pending one waiting for the socket; with `forget`, its
+    /// ids stop routing pushes. Returns the old phase.
+    pub(super) fn make_pending(
+        &mut self,
+        h: SubHandle,
+        resume: Resume,
+        forget: bool,
+    ) -> Option<Phase> {
+        let old = self.set_phase(
+            h,
+            Phase::Pending {
+                wait: Wait::Socket,
+                resume,
+            },
+        )?;
+        if forget {
+            self.forget_ids(h, &old);
+        }
+        Some(old)
+    }
+
+    fn forget_ids(&mut self, h: SubHandle, old: &Phase) {
+        if let Phase::Active { id, .. } = old {
+            self.subs.ids.remove(id);
+        }
+        if let Some(s) = self.subs.map.get_mut(&h) {
+            s.overlap = None;
+            if let Some(id) = s.old_id.take() {
+                self.subs.ids.remove(&id);
+            }
+        }
+    }
+
+    /// The stream of `h` is interrupted: it waits for the socket again and its consumer gets
+    /// the one gap of this disruption (none before its first subscribe, none twice).
+    pub(super) fn interrupt(&mut self, h: SubHandle, reason: GapReason) {
+        let Some(s) = self.subs.map.get(&h) else {
+            return;
+        };
+        let resume = s.phase.resume_after(reason);
+        self.make_pending(h, resume, true);
+        self.gap(h, reason);
+    }
+
+    /// Sends the gap of a pending subscription, once per disruption.
+    pub(super) fn gap(&mut self, h: SubHandle, reason: GapReason) {
+        let Some(s) = self.subs.map.get_mut(&h) else {
+            return;
+        };
+        let Phase::Pending {
+            resume: Resume::After { gap_sent, .. },
+            ..
+        } = &mut s.phase
+        else {
+            return;
+        };
+        if *gap_sent {
+            return;
+        }
+        *gap_sent = true;
+        s.counters.gaps += 1;
+        let pull = s.opts.pull;
+        self.route(pull, Pulled::Gap { handle: h, reason });
+    }
+
+    /// A subscription that waits for the socket goes in line for a subscribe slot.
+    pub(super) fn queue_subscribe(&mut self, h: SubHandle) {
+        if let Some(Phase::Pending {
+            wait: Wait::Socket,
+            resume,
+        }) = self.subs.map.get(&h).map(|s| &s.phase)
+        {
+            let resume = *resume;
+            self.set_phase(
+                h,
+                Phase::Pending {
+                    wait: Wait::Slot,
+                    resume,
+                },
+            );
+        }
+    }
+
+    /// Gives a subscription up for good.
+    pub(super) fn fail_sub(&mut self, h: SubHandle, error: EngineError) {
+        self.answer_refreshes(h, Err(error.clone()));
+        if let Some(old) = self.set_phase(h, Phase::Failed(error.clone())) {
+            self.forget_ids(h, &old);
+        }
+        self.events
+            .push_back(Event::SubscribeFailed { handle: h, error });
+        self.check_rotation_done();
+    }
+}

@@ -1,0 +1,138 @@
+//! Every deadline of the engine, in one table: what [`Engine::poll_timeout`] returns and what
+//! [`Engine::handle_timeout`] runs both come from it.
+//!
+//! Each part owns its deadlines (the `deadline` and `fire` arms below only ask the part); this
+//! file owns the order. The order is the one in which due timers run within one input, and it
+//! matters: requests that timed out are failed before anything is sent on the connection they
+//! doubted, a reconnect starts before the session keepalive looks at the session, and early
+//! frames are let go only after the subscribe pump had its chance to claim them.
+
+use super::conn::Conn;
+use super::Engine;
+
+/// A kind of deadline. Adding one means a variant here, its place in [`Timer::ALL`], and the
+/// part that computes and handles it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Timer {
+    /// A request the shell never answered (requests.rs).
+    RequestTimeout,
+    /// A socket that never opens (conn.rs).
+    SocketOpen,
+    /// The next connection attempt after a backoff (conn.rs).
+    Reconnect,
+    /// The session keepalive, `aaaRefresh` (session.rs).
+    SessionRefresh,
+    /// The make-before-break session rotation (session.rs).
+    Rotation,
+    /// A subscribe that failed transiently is queued again (subs.rs).
+    SubscribeRetry,
+    /// Planned refreshes join the ready set (pacing.rs).
+    RefreshDue,
+    /// A subscribe slot is free while subscriptions wait for one (subs.rs). Due at once when it
+    /// is, so it never outlives the input that made it due.
+    SubscribeSlot,
+    /// The next refresh slot under the rate cap (pacing.rs).
+    RefreshSlot,
+    /// Nothing heard for the idle time: prove the connection (health.rs).
+    Heartbeat,
+    /// A throttling pause ends and no longer degrades the connection (health.rs).
+    ThrottleEnd,
+    /// Frames for ids nobody claimed are let go (delivery.rs).
+    EarlyFrames,
+}
+
+impl Timer {
+    /// The table: every timer, in the order due ones run.
+    pub const ALL: [Timer; 12] = [
+        Timer::RequestTimeout,
+        Timer::SocketOpen,
+        Timer::Reconnect,
+        Timer::SessionRefresh,
+        Timer::Rotation,
+        Timer::SubscribeRetry,
+        Timer::RefreshDue,
+        Timer::SubscribeSlot,
+        Timer::RefreshSlot,
+        Timer::Heartbeat,
+        Timer::ThrottleEnd,
+        Timer::EarlyFrames,
+    ];
+}
+
+impl Engine {
+    /// When `t` is due next, if it is armed. A stopped engine has no timers; one that is logging
+    /// out only waits for its requests.
+    fn deadline(&self, t: Timer) -> Option<u64> {
+        match self.conn.conn {
+            Conn::Closed | Conn::Failed(_) => return None,
+            Conn::LoggingOut if t != Timer::RequestTimeout => return None,
+            _ => {}
+        }
+        match t {
+            Timer::RequestTimeout => self.requests.next_deadline(),
+            Timer::SocketOpen => self.conn.socket_open_deadline(),
+            Timer::Reconnect => self.conn.reconnect_at(),
+            Timer::SessionRefresh => self.session.refresh_due_at(),
+            Timer::Rotation => self.rotation_due_at(),
+            Timer::SubscribeRetry => self.subs.next_retry(),
+            Timer::RefreshDue => self.pacing.next_planned(),
+            Timer::SubscribeSlot => self.subscribe_slot_at(),
+            Timer::RefreshSlot => self.refresh_slot_at(),
+            Timer::Heartbeat => self.heartbeat_at(),
+            Timer::ThrottleEnd => self.health.throttle_end_at(self.pacing.throttle_until),
+            Timer::EarlyFrames => self
+                .delivery
+                .early_deadline(self.subs.inflight, self.cfg.request_timeout_ms),
+        }
+    }
+
+    fn fire(&mut self, t: Timer, now: u64) {
+        match t {
+            Timer::RequestTimeout => self.expire_requests(now),
+            Timer::SocketOpen => self.socket_open_timed_out(now),
+            Timer::Reconnect => self.start_attempt(now),
+            Timer::SessionRefresh => self.send_session_refresh(now, false),
+            Timer::Rotation => self.start_rotation(now),
+            Timer::SubscribeRetry => self.retry_due_subscribes(now),
+            Timer::RefreshDue => self.ready_due_refreshes(now),
+            Timer::SubscribeSlot => self.pump_subscribes(now),
+            Timer::RefreshSlot => self.pump_refreshes(now),
+            Timer::Heartbeat => {
+                self.send_heartbeat(now, false);
+                self.pump_refreshes(now);
+            }
+            Timer::ThrottleEnd => self.health.throttle_ended(),
+            Timer::EarlyFrames => self.drop_unclaimed_early(now),
+        }
+    }
+
+    /// The earliest armed timer and when it is due.
+    pub(super) fn next_timer_at(&self) -> Option<(Timer, u64)> {
+        let mut next: Option<(Timer, u64)> = None;
+        for t in Timer::ALL {
+            if let Some(at) = self.deadline(t) {
+                if next.is_none_or(|(_, n)| at < n) {
+                    next = Some((t, at));
+                }
+            }
+        }
+        next
+    }
+
+    /// Runs every timer that is due, in table order, then reports a changed connection state.
+    /// Every input ends here. A timer is looked at after the ones before it ran, so one that an
+    /// earlier one disarmed does not fire.
+    pub(super) fn drive(&mut self, now: u64) {
+        for t in Timer::ALL {
+            match self.conn.conn {
+                Conn::Closed | Conn::Failed(_) => break,
+                Conn::LoggingOut if t != Timer::RequestTimeout => return,
+                _ => {}
+            }
+            if self.deadline(t).is_some_and(|at| at <= now) {
+                self.fire(t, now);
+            }
+        }
+        self.update_state();
+    }
+}
