@@ -489,3 +489,35 @@ fn each_refresh_call_is_answered_by_one_refreshed_event() {
     assert_eq!(refreshed(&sim).len(), 2);
     assert_clean(&sim);
 }
+
+/// The timer table is visible: the next deadline is named, and firing it does what its name
+/// says. A quiet connection with one subscription wakes for the heartbeat first (30 s idle, long
+/// before the planned refresh); the heartbeat is that subscription's refresh, after which the
+/// next deadline is the request's own timeout.
+#[test]
+fn the_next_timer_is_named_and_does_what_it_says() {
+    let mut e = Engine::new(apic_config(41), 0);
+    up(&mut e);
+    let h = e.subscribe(Query::class("fvTenant"), SubOptions::default(), 30);
+    let sub = http(e.poll_action());
+    e.handle_http_response(
+        sub.id,
+        200,
+        r#"{"totalCount":"0","subscriptionId":"72057598349803562","imdata":[]}"#.into(),
+        50,
+    );
+    let planned = e.subscription_info(h).unwrap().next_refresh_at.unwrap();
+    let (timer, at) = e.next_timer().unwrap();
+    assert_eq!((timer, at), (Timer::Heartbeat, 50 + 30 * SEC));
+    assert!(at < planned);
+    assert_eq!(e.poll_timeout(), Some(at));
+    while e.poll_action().is_some() {}
+    e.handle_timeout(at);
+    let refresh = http(e.poll_action());
+    assert!(refresh
+        .url
+        .contains("/api/subscriptionRefresh.json?id=72057598349803562"));
+    assert_eq!(e.next_timer(), Some((Timer::RequestTimeout, at + 31 * SEC)));
+    e.handle_http_response(refresh.id, 200, r#"{"imdata":[]}"#.into(), at + 10);
+    assert_eq!(e.next_timer(), Some((Timer::Heartbeat, at + 10 + 30 * SEC)));
+}

@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use dme_events::engine::{
     Action, Auth, Config, ConnectionState, Engine, EngineError, Event, GapReason, Pulled, SocketId,
-    SubHandle, SubOptions, SubState, TokenTransport,
+    SubHandle, SubOptions, SubState, Timer, TokenTransport,
 };
 use dme_events::protocol::{Mo, Query, Status};
 use support::*;
