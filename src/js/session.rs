@@ -24,7 +24,8 @@ use crate::engine::{
 };
 use crate::protocol::Query;
 use crate::vecmap::VecMap;
-use crate::web::shell::{to_wall, Listener, Shell};
+use crate::web::clock::{now_ms, to_wall};
+use crate::web::shell::{Listener, Shell};
 
 type Settle = (Function, Function);
 
@@ -652,7 +653,7 @@ impl EventChannel {
         let hub = self.hub.clone();
         let shell = self.shell.clone();
         let promise = new_promise(move |s| {
-            let handle = shell.read_mut(|e| e.subscribe(q, opts, crate::web::shell::now_ms()));
+            let handle = shell.read_mut(|e| e.subscribe(q, opts, now_ms()));
             hub.subs.borrow_mut().insert(
                 handle,
                 SubEntry {

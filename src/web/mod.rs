@@ -2,6 +2,7 @@
 //! `WebSocket`, `setTimeout` (through gloo-timers), page visibility and network events. Nothing
 //! here decides anything: it performs the engine's actions and feeds back what happened.
 
+pub(crate) mod clock;
 pub(crate) mod env;
 pub(crate) mod http;
 pub(crate) mod shell;

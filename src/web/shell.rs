@@ -12,10 +12,9 @@ use std::collections::VecDeque;
 use std::rc::{Rc, Weak};
 
 use gloo_timers::callback::Timeout;
-use js_sys::Reflect;
-use wasm_bindgen::JsValue;
 use web_sys::AbortController;
 
+use super::clock::{now_ms, wall_ms};
 use super::env::{self, EnvEvent, EnvWatch};
 use super::http::{fetch_text, Exchange, FetchFailure};
 use super::socket::{Socket, SocketEvent, LARGE_UNITS};
@@ -69,42 +68,6 @@ thread_local! {
     /// free the engine and the stream would end without a word): only `close()`, `logout()` or
     /// a terminal failure ends it.
     static LIVE: RefCell<Vec<Rc<Shell>>> = const { RefCell::new(Vec::new()) };
-}
-
-thread_local! {
-    /// `performance` and its `now`, looked up once: this runs for every socket message, and two
-    /// property lookups by name per call were a visible share of the delivery cost.
-    static PERF_NOW: Option<(JsValue, js_sys::Function)> = {
-        Reflect::get(&js_sys::global(), &JsValue::from_str("performance"))
-            .ok()
-            .filter(|p| p.is_object())
-            .and_then(|p| {
-                let now = Reflect::get(&p, &JsValue::from_str("now")).ok()?;
-                let f: js_sys::Function = wasm_bindgen::JsCast::dyn_into(now).ok()?;
-                Some((p, f))
-            })
-    };
-}
-
-/// Monotonic milliseconds: `performance.now()` where the runtime has it, else `Date.now()`.
-pub(crate) fn now_ms() -> u64 {
-    let t = PERF_NOW
-        .with(|p| {
-            p.as_ref()
-                .and_then(|(perf, f)| f.call0(perf).ok()?.as_f64())
-        })
-        .unwrap_or_else(js_sys::Date::now);
-    t.max(0.0) as u64
-}
-
-/// Wall-clock milliseconds since the epoch.
-pub(crate) fn wall_ms() -> u64 {
-    js_sys::Date::now().max(0.0) as u64
-}
-
-/// Converts an engine time (monotonic ms) into wall-clock ms, for showing to people.
-pub(crate) fn to_wall(t: u64) -> f64 {
-    wall_ms() as f64 + (t as f64 - now_ms() as f64)
 }
 
 impl Shell {
