@@ -5,6 +5,7 @@
 pub(crate) mod clock;
 pub(crate) mod env;
 pub(crate) mod http;
+pub(crate) mod inbox;
 pub(crate) mod shell;
 pub(crate) mod socket;
 pub(crate) mod tick;

@@ -8,7 +8,6 @@
 //! from inside a delivery.
 
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
 use std::rc::{Rc, Weak};
 
 use gloo_timers::callback::Timeout;
@@ -17,7 +16,8 @@ use web_sys::AbortController;
 use super::clock::{now_ms, wall_ms};
 use super::env::{self, EnvEvent, EnvWatch};
 use super::http::{fetch_text, Exchange, FetchFailure};
-use super::socket::{Socket, SocketEvent, LARGE_UNITS};
+use super::inbox::{Inbox, Taken};
+use super::socket::{Socket, SocketEvent};
 use super::tick::Tick;
 use crate::engine::{
     Action, Config, ConnectionState, Engine, Event, HttpRequest, RequestId, SocketId,
@@ -32,17 +32,6 @@ pub(crate) trait Listener {
     fn after_pump(&self, shell: &Rc<Shell>);
 }
 
-/// One queued socket input.
-enum Incoming {
-    /// A large text frame: `done` UTF-16 units of `text` are already in `buf`.
-    Text {
-        text: js_sys::JsString,
-        done: u32,
-        buf: String,
-    },
-    Event(SocketEvent),
-}
-
 pub(crate) struct Shell {
     engine: RefCell<Engine>,
     sockets: RefCell<VecMap<SocketId, Socket>>,
@@ -52,7 +41,7 @@ pub(crate) struct Shell {
     backlog: RefCell<Option<Tick>>,
     /// Socket input not yet given to the engine: a large frame being copied in by pieces, and
     /// whatever arrived behind it (see [`Shell::arm_backlog`]).
-    incoming: RefCell<VecDeque<(SocketId, Incoming)>>,
+    inbox: RefCell<Inbox>,
     env: RefCell<Option<EnvWatch>>,
     listener: RefCell<Option<Rc<dyn Listener>>>,
     with_credentials: bool,
@@ -80,7 +69,7 @@ impl Shell {
             requests: RefCell::new(VecMap::new()),
             timer: RefCell::new(None),
             backlog: RefCell::new(None),
-            incoming: RefCell::new(VecDeque::new()),
+            inbox: RefCell::new(Inbox::default()),
             env: RefCell::new(None),
             listener: RefCell::new(None),
             with_credentials,
@@ -174,8 +163,8 @@ impl Shell {
     /// Bursts in slices. A burst costs three things, each of which alone can exceed the 50 ms
     /// of a "long task" for a frame of 50,000 objects: copying the text into wasm memory,
     /// reading it, and handing the objects to JavaScript. So a large frame is copied in by
-    /// pieces of [`LARGE_UNITS`] ([`Incoming`], one piece per task, with any socket input that
-    /// arrives meanwhile queued behind it, so order is kept), and the engine reads and delivers
+    /// pieces (the [`Inbox`], one piece per task, with any socket input that arrives meanwhile
+    /// queued behind it, so order is kept), and the engine reads and delivers
     /// it a slice at a time ([`Engine::has_backlog`]). Between two pieces or slices the shell
     /// yields to the event loop, so input, rendering and timers get their turn. The engine
     /// decides what a slice is and keeps the order of delivery; the shell only chooses when, the
@@ -184,10 +173,10 @@ impl Shell {
     fn arm_backlog(&self) {
         if self.closed.get() {
             self.backlog.borrow_mut().take();
-            self.incoming.borrow_mut().clear();
+            self.inbox.borrow_mut().clear();
             return;
         }
-        let work = !self.incoming.borrow().is_empty() || self.engine.borrow().has_backlog();
+        let work = !self.inbox.borrow().is_empty() || self.engine.borrow().has_backlog();
         if !work || self.backlog.borrow().is_some() {
             return;
         }
@@ -210,39 +199,18 @@ impl Shell {
     fn step_incoming(&self) -> bool {
         let mut any = false;
         loop {
-            let head = self.incoming.borrow_mut().pop_front();
-            let Some((id, inc)) = head else { return any };
-            any = true;
-            match inc {
-                Incoming::Event(ev) => self.dispatch(id, ev),
-                Incoming::Text {
-                    text,
-                    done,
-                    mut buf,
-                } => {
-                    let len = text.length();
-                    let mut end = done.saturating_add(LARGE_UNITS).min(len);
-                    // Never split a surrogate pair between two pieces.
-                    if end < len && (0xD800..0xDC00).contains(&(text.char_code_at(end - 1) as u32))
-                    {
-                        end -= 1;
-                    }
-                    buf.push_str(&String::from(text.slice(done, end)));
-                    if end < len {
-                        self.incoming.borrow_mut().push_front((
-                            id,
-                            Incoming::Text {
-                                text,
-                                done: end,
-                                buf,
-                            },
-                        ));
-                    } else {
-                        self.dispatch(id, SocketEvent::Message(Some(buf)));
+            let taken = self.inbox.borrow_mut().take();
+            match taken {
+                None => return any,
+                Some(Taken::Input(id, ev)) => self.dispatch(id, ev),
+                Some(Taken::Piece(frame)) => {
+                    if let Some((id, ev)) = frame {
+                        self.dispatch(id, ev);
                     }
                     return true;
                 }
             }
+            any = true;
         }
     }
 
@@ -258,14 +226,7 @@ impl Shell {
                 // Binary frames are not part of the protocol: report as malformed text.
                 self.engine.borrow_mut().handle_socket_message(id, "", now)
             }
-            SocketEvent::Large(text) => self.incoming.borrow_mut().push_front((
-                id,
-                Incoming::Text {
-                    text,
-                    done: 0,
-                    buf: String::new(),
-                },
-            )),
+            ev @ SocketEvent::Large(_) => self.inbox.borrow_mut().push_front(id, ev),
             SocketEvent::Closed { code } => {
                 // Drop the socket (and its closures) only after this handler returns.
                 let sock = self.sockets.borrow_mut().remove(&id);
@@ -381,18 +342,10 @@ impl Shell {
         let weak = self.me.clone();
         let opened = Socket::open(url, move |ev| {
             let Some(s) = weak.upgrade() else { return };
-            let queued = !s.incoming.borrow().is_empty();
+            let queued = !s.inbox.borrow().is_empty();
             if queued || matches!(ev, SocketEvent::Large(_)) {
                 // Behind a large frame being taken in, or one itself: in order, in later tasks.
-                let inc = match ev {
-                    SocketEvent::Large(text) => Incoming::Text {
-                        text,
-                        done: 0,
-                        buf: String::new(),
-                    },
-                    ev => Incoming::Event(ev),
-                };
-                s.incoming.borrow_mut().push_back((id, inc));
+                s.inbox.borrow_mut().push_back(id, ev);
             } else {
                 s.dispatch(id, ev);
             }
