@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use dme_events::engine::{
     Action, Auth, Config, ConnectionState, Engine, EngineError, Event, GapReason, Pulled, SocketId,
-    SubOptions, SubState, TokenTransport,
+    SubHandle, SubOptions, SubState, TokenTransport,
 };
 use dme_events::protocol::{Mo, Query, Status};
 use support::*;
@@ -726,6 +726,72 @@ fn adopted_token_is_verified_and_fails_when_the_session_ends() {
         ConnectionState::Failed { reason } => assert_eq!(reason.code(), "SESSION_EXPIRED"),
         s => panic!("{s:?}"),
     }
+}
+
+/// The refresh answers among the events, in order.
+fn refreshed(sim: &Sim) -> Vec<(SubHandle, Result<(), EngineError>)> {
+    sim.events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Event::Refreshed { handle, result } => Some((*handle, result.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Every `Engine::refresh` call gets exactly one `Refreshed`: calls made while a refresh is on
+/// its way share its outcome, a refusal by the device answers with the device's error, and a
+/// call the engine cannot carry out is answered at once.
+#[test]
+fn each_refresh_call_is_answered_by_one_refreshed_event() {
+    let mut sim = Sim::new(apic_config(40), DeviceCfg::apic());
+    let h = sim.subscribe(Query::class("fvTenant"), SubOptions::default());
+    sim.run_for(10 * SEC);
+    assert!(all_active(&sim));
+    let before = sim.engine.subscription_info(h).unwrap().counters;
+
+    sim.engine.refresh(h, sim.now);
+    sim.engine.refresh(h, sim.now);
+    sim.pump();
+    assert!(refreshed(&sim).is_empty(), "answered only by the device");
+    sim.run_for(SEC);
+    assert_eq!(refreshed(&sim), vec![(h, Ok(())), (h, Ok(()))]);
+    let after = sim.engine.subscription_info(h).unwrap().counters;
+    assert_eq!(
+        after.refreshes,
+        before.refreshes + 1,
+        "one request for both"
+    );
+
+    sim.events.clear();
+    sim.dev.faults.throttle_refresh = true;
+    sim.engine.refresh(h, sim.now);
+    sim.run_for(SEC);
+    let answers = refreshed(&sim);
+    assert_eq!(answers.len(), 1, "{answers:?}");
+    assert_eq!(answers[0].1.as_ref().unwrap_err().code(), "THROTTLED");
+    sim.dev.faults.throttle_refresh = false;
+    sim.run_for(MIN);
+    assert_eq!(refreshed(&sim).len(), 1, "later refreshes answer no call");
+
+    sim.events.clear();
+    let unknown = SubHandle(999);
+    sim.engine.refresh(unknown, sim.now);
+    sim.pump();
+    assert_eq!(
+        refreshed(&sim),
+        vec![(unknown, Err(EngineError::UnknownHandle))]
+    );
+
+    sim.events.clear();
+    sim.engine.refresh(h, sim.now);
+    sim.engine.close(sim.now);
+    sim.pump();
+    assert_eq!(refreshed(&sim), vec![(h, Err(EngineError::Closed))]);
+    sim.engine.refresh(h, sim.now);
+    sim.pump();
+    assert_eq!(refreshed(&sim).len(), 2);
+    assert_clean(&sim);
 }
 
 // ------------------------------------------------------------------------------------------

@@ -192,6 +192,10 @@ struct Sub {
     overlap: Option<Overlap>,
     counters: Counters,
     retries: u32,
+    /// Why the subscription failed, while `state` is `Failed`.
+    failure: Option<EngineError>,
+    /// [`Engine::refresh`] calls waiting for their [`Event::Refreshed`].
+    waiters: u32,
 }
 
 struct Early {
@@ -590,6 +594,8 @@ impl Engine {
             overlap: None,
             counters: Counters::default(),
             retries: 0,
+            failure: None,
+            waiters: 0,
         };
         let check = {
             let mut q = sub.query.clone();
@@ -597,12 +603,12 @@ impl Engine {
             q.render()
         };
         if let Err(e) = check {
+            let error = EngineError::from(e);
             sub.state = SubState::Failed;
+            sub.failure = Some(error.clone());
             self.subs.insert(handle, sub);
-            self.events.push_back(Event::SubscribeFailed {
-                handle,
-                error: e.into(),
-            });
+            self.events
+                .push_back(Event::SubscribeFailed { handle, error });
             return handle;
         }
         let terminal = matches!(self.conn, Conn::Closed | Conn::Failed(_) | Conn::LoggingOut);
@@ -616,10 +622,26 @@ impl Engine {
         handle
     }
 
-    /// Refreshes one subscription now (within the rate cap).
+    /// Refreshes one subscription now (within the rate cap). Each call is answered by exactly
+    /// one [`Event::Refreshed`].
     pub fn refresh(&mut self, handle: SubHandle, now: u64) {
         let now = self.enter(now);
-        if let Some(s) = self.subs.get(&handle) {
+        let refused = match (&self.conn, self.subs.get(&handle)) {
+            (_, None) => Some(EngineError::UnknownHandle),
+            (Conn::Failed(e), _) => Some(e.clone()),
+            (Conn::Closed | Conn::LoggingOut, _) => Some(EngineError::Closed),
+            (_, Some(s)) if s.state == SubState::Failed => {
+                Some(s.failure.clone().unwrap_or(EngineError::Closed))
+            }
+            _ => None,
+        };
+        if let Some(e) = refused {
+            self.events.push_back(Event::Refreshed {
+                handle,
+                result: Err(e),
+            });
+        } else if let Some(s) = self.subs.get_mut(&handle) {
+            s.waiters += 1;
             if s.state == SubState::Active && s.req.is_none() && s.ready_key.is_none() {
                 self.make_ready(handle);
             }
@@ -634,6 +656,7 @@ impl Engine {
         let Some(_) = self.subs.get(&handle) else {
             return false;
         };
+        self.answer_refreshes(handle, Err(EngineError::UnknownHandle));
         self.detach(handle, true);
         if let Some(s) = self.subs.remove(&handle) {
             self.retired.add(&s.counters);
@@ -656,7 +679,7 @@ impl Engine {
             self.close(now);
             return;
         }
-        self.shutdown();
+        self.shutdown(EngineError::Closed);
         let user = self
             .cfg
             .auth
@@ -682,7 +705,7 @@ impl Engine {
         if self.conn == Conn::Closed {
             return;
         }
-        self.shutdown();
+        self.shutdown(EngineError::Closed);
         self.conn = Conn::Closed;
         self.update_state();
         self.events.push_back(Event::Closed);
@@ -1133,8 +1156,9 @@ impl Engine {
         }
     }
 
-    /// Cancels every request and closes every socket (close, logout, failure).
-    fn shutdown(&mut self) {
+    /// Cancels every request and closes every socket (close, logout, failure); waiting refresh
+    /// calls are answered with `why`.
+    fn shutdown(&mut self, why: EngineError) {
         let ids: Vec<RequestId> = self.pending.keys().copied().collect();
         for id in ids {
             self.cancel(id);
@@ -1143,6 +1167,7 @@ impl Engine {
         self.close_sockets();
         let handles: Vec<SubHandle> = self.subs.keys().copied().collect();
         for h in handles {
+            self.answer_refreshes(h, Err(why.clone()));
             self.detach(h, true);
             if let Some(s) = self.subs.get_mut(&h) {
                 if s.state != SubState::Failed {
@@ -1443,13 +1468,39 @@ impl Engine {
     }
 
     fn fail_sub(&mut self, h: SubHandle, error: EngineError) {
+        self.answer_refreshes(h, Err(error.clone()));
         self.detach(h, true);
         if let Some(s) = self.subs.get_mut(&h) {
             s.state = SubState::Failed;
+            s.failure = Some(error.clone());
         }
         self.events
             .push_back(Event::SubscribeFailed { handle: h, error });
         self.check_rotation_done();
+    }
+
+    /// Answers every [`Engine::refresh`] call waiting on `h`.
+    fn answer_refreshes(&mut self, h: SubHandle, result: Result<(), EngineError>) {
+        let Some(s) = self.subs.get_mut(&h) else {
+            return;
+        };
+        for _ in 0..std::mem::take(&mut s.waiters) {
+            self.events.push_back(Event::Refreshed {
+                handle: h,
+                result: result.clone(),
+            });
+        }
+    }
+
+    /// A refresh of `h` completed: count it and answer the calls waiting for it.
+    fn refresh_outcome(&mut self, h: SubHandle, result: Result<(), EngineError>) {
+        if let Some(s) = self.subs.get_mut(&h) {
+            match result {
+                Ok(()) => s.counters.refreshes += 1,
+                Err(_) => s.counters.refresh_failures += 1,
+            }
+        }
+        self.answer_refreshes(h, result);
     }
 
     // ----------------------------------------------------------------------------------------
@@ -1585,7 +1636,7 @@ impl Engine {
 
     /// Terminal failure.
     fn fail(&mut self, err: EngineError) {
-        self.shutdown();
+        self.shutdown(err.clone());
         self.conn = Conn::Failed(err);
         self.update_state();
     }
@@ -1798,11 +1849,13 @@ impl Engine {
                 if let Some(s) = self.subs.get_mut(&handle) {
                     if s.req == Some(req) {
                         s.req = None;
-                        s.counters.refresh_failures += 1;
                         // Retry soon, but always before the expiry (§5).
                         let left = s.expires_at.saturating_sub(now);
                         retry_at = Some(now + (left / 3).min(self.cfg.backoff_base_ms * 2));
                     }
+                }
+                if retry_at.is_some() {
+                    self.refresh_outcome(handle, Err(err));
                 }
                 if heartbeat {
                     self.heartbeat_out = false;
@@ -2145,6 +2198,7 @@ impl Engine {
             subscription_id: id.clone(),
             initial: snapshot,
         });
+        self.answer_refreshes(h, Ok(()));
         if !diffs.is_empty() {
             if let Some(s) = self.subs.get_mut(&h) {
                 s.counters.mos += diffs.len() as u64;
@@ -2179,9 +2233,13 @@ impl Engine {
             return;
         }
         s.req = None;
+        let outcome = r.clone().map_err(EngineError::from);
+        self.refresh_outcome(h, outcome);
+        let Some(s) = self.subs.get_mut(&h) else {
+            return;
+        };
         match r {
             Ok(()) => {
-                s.counters.refreshes += 1;
                 s.expires_at = p.sent_at + s.lifetime_ms;
                 let lifetime = s.lifetime_ms;
                 self.throttle_count = 0;
@@ -2192,7 +2250,6 @@ impl Engine {
                 self.schedule_refresh(h, p.sent_at + interval);
             }
             Err(ResponseError::Device(d)) => {
-                s.counters.refresh_failures += 1;
                 match d.kind {
                     ErrorKind::SessionExpired => {
                         if p.epoch < self.epoch {
@@ -2230,7 +2287,6 @@ impl Engine {
                 }
             }
             Err(ResponseError::Malformed(m)) => {
-                s.counters.refresh_failures += 1;
                 let left = s.expires_at.saturating_sub(now);
                 let at = now + (left / 3).min(self.cfg.backoff_base_ms * 2);
                 self.events.push_back(Event::Error(m.into()));

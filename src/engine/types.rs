@@ -208,6 +208,15 @@ pub enum Event {
         handle: SubHandle,
         reason: GapReason,
     },
+    /// The answer to one [`super::Engine::refresh`] call: exactly one per call, in call order
+    /// per subscription. A call is answered by the outcome of the subscription's next refresh
+    /// that completes (the one already in flight, if any), by `Ok` when the subscription is
+    /// made again first (a subscribe renews it as a refresh would), and by an error when the
+    /// handle is unknown, the subscription fails or is closed, or the engine stops.
+    Refreshed {
+        handle: SubHandle,
+        result: Result<(), EngineError>,
+    },
     /// Something non-fatal went wrong (a malformed frame, a failed refresh being retried).
     Error(EngineError),
     LoggedOut,

@@ -228,6 +228,8 @@ impl Listener for Hub {
                     self.call(&f, &[&gap_js(handle, reason)]);
                 }
             }
+            // `refresh()` promises are settled in `after_pump` (from the counters).
+            Event::Refreshed { .. } => {}
             Event::Error(e) => {
                 if self.login.borrow().is_some() {
                     *self.last_error.borrow_mut() = Some(e);
