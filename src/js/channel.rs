@@ -1,6 +1,7 @@
 //! `EventChannel`: the JavaScript class for a session's subscriptions, callbacks and pull-style
 //! `getevent()`.
 
+use std::collections::VecDeque;
 use std::future::ready;
 use std::rc::Rc;
 
@@ -137,7 +138,7 @@ impl EventChannel {
                 store,
                 pending: Some(pending),
                 initial: Array::new().into(),
-                refreshes: Vec::new(),
+                refreshes: VecDeque::new(),
             },
         );
         self.shell.pump();

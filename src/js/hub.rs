@@ -2,6 +2,7 @@
 //! calls and settles the promises that wait for them.
 
 use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::rc::{Rc, Weak};
 
 use js_sys::Function;
@@ -26,8 +27,8 @@ pub(crate) struct SubEntry {
     /// The promise of `ec.subscribe`, until the first `Subscribed`.
     pub(crate) pending: Option<Reply<Subscription>>,
     pub(crate) initial: JsValue,
-    /// `refresh()` promises with the counters they started from.
-    pub(crate) refreshes: Vec<(Reply<JsValue>, u64, u64)>,
+    /// `refresh()` calls waiting for their `Event::Refreshed`, which come in call order.
+    pub(crate) refreshes: VecDeque<Reply<JsValue>>,
 }
 
 /// The callbacks of the open `EventChannel`.
@@ -228,8 +229,22 @@ impl Listener for Hub {
                     self.call(&f, &[&gap_js(handle, reason)]);
                 }
             }
-            // `refresh()` promises are settled in `after_pump` (from the counters).
-            Event::Refreshed { .. } => {}
+            Event::Refreshed { handle, result } => {
+                let waiting = self
+                    .subs
+                    .borrow_mut()
+                    .get_mut(&handle)
+                    .and_then(|e| e.refreshes.pop_front());
+                if let Some(r) = waiting {
+                    // Whatever the engine's reason (the device refused, the subscription failed,
+                    // the connection ended), a started refresh() rejects with one code.
+                    r.send(
+                        result
+                            .map(|()| JsValue::UNDEFINED)
+                            .map_err(|_| Failure::RefreshRejected),
+                    );
+                }
+            }
             Event::Error(e) => {
                 if self.login.borrow().is_some() {
                     *self.last_error.borrow_mut() = Some(e);
@@ -249,30 +264,6 @@ impl Listener for Hub {
     }
 
     fn after_pump(&self, shell: &Rc<Shell>) {
-        // Settle refresh() promises whose counters moved.
-        {
-            let mut subs = self.subs.borrow_mut();
-            for (h, e) in subs.iter_mut() {
-                if e.refreshes.is_empty() {
-                    continue;
-                }
-                let c = shell
-                    .read(|en| en.subscription_info(*h))
-                    .map(|i| i.counters)
-                    .unwrap_or_default();
-                e.refreshes.retain(|(r, ok0, fail0)| {
-                    if c.refreshes > *ok0 {
-                        r.send(Ok(JsValue::UNDEFINED));
-                        false
-                    } else if c.refresh_failures > *fail0 {
-                        r.send(Err(Failure::RefreshRejected));
-                        false
-                    } else {
-                        true
-                    }
-                });
-            }
-        }
         self.pull.borrow_mut().feed(shell);
     }
 }

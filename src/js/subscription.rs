@@ -59,17 +59,17 @@ impl Subscription {
 
     /// Refreshes now (it also happens on its own). Resolves when the device confirmed it.
     pub fn refresh(&self) -> PromiseVoid {
-        let Some(info) = self.shell.read(|e| e.subscription_info(self.handle)) else {
+        if self
+            .shell
+            .read(|e| e.subscription_info(self.handle))
+            .is_none()
+        {
             let unknown: Result<JsValue, Failure> = Err(EngineError::UnknownHandle.into());
             return promise(ready(unknown)).unchecked_into();
-        };
+        }
         let (done, answer) = reply();
         if let Some(e) = self.hub.subs.borrow_mut().get_mut(&self.handle) {
-            e.refreshes.push((
-                done,
-                info.counters.refreshes,
-                info.counters.refresh_failures,
-            ));
+            e.refreshes.push_back(done);
         }
         self.shell.with_engine(|e, now| e.refresh(self.handle, now));
         promise(answer).unchecked_into()

@@ -28,7 +28,7 @@ use crate::vecmap::VecMap;
 /// Receives what the engine reports, outside any borrow.
 pub(crate) trait Listener {
     fn on_event(&self, shell: &Rc<Shell>, event: Event);
-    /// Called after every pump, when the engine has settled (used to settle pending promises).
+    /// Called after every pump, when the engine has settled (to feed waiting pull consumers).
     fn after_pump(&self, shell: &Rc<Shell>);
 }
 
