@@ -11,8 +11,10 @@ mod js;
 mod vecmap;
 mod web;
 
+pub use js::channel::EventChannel;
 pub use js::query::{ClassQuery, DnQuery};
-pub use js::session::{EventChannel, Session, Subscription};
+pub use js::session::Session;
+pub use js::subscription::Subscription;
 
 use wasm_bindgen::prelude::*;
 

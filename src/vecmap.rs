@@ -78,10 +78,6 @@ impl<K: Ord + Copy, V> VecMap<K, V> {
         self.items.iter().map(|(k, v)| (k, v))
     }
 
-    pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = (&K, &mut V)> {
-        self.items.iter_mut().map(|(k, v)| (&*k, v))
-    }
-
     pub(crate) fn values(&self) -> impl Iterator<Item = &V> {
         self.items.iter().map(|(_, v)| v)
     }
@@ -123,7 +119,7 @@ mod tests {
         assert_eq!(m.values().copied().collect::<Vec<_>>(), [10, 31, 91]);
         assert!(m.contains_key(&1) && !m.contains_key(&2));
         assert_eq!(m.len(), 3);
-        for (_, v) in m.iter_mut() {
+        for v in m.values_mut() {
             *v = 0;
         }
         assert!(m.values().all(|v| *v == 0));

@@ -42,3 +42,31 @@ pub(crate) fn engine_error(e: &EngineError) -> JsValue {
         other => coded(other.code(), &other.to_string()),
     }
 }
+
+/// Why a promise of this package rejects. [`super::future::promise`] turns it into the JS
+/// `Error` (through the `From` below), so each one has its code and message in one place.
+pub(crate) enum Failure {
+    Engine(EngineError),
+    /// The first login could not reach the device, and the engine reported nothing more exact.
+    NoSession,
+    /// The device did not confirm a `refresh()`.
+    RefreshRejected,
+}
+
+impl From<EngineError> for Failure {
+    fn from(e: EngineError) -> Failure {
+        Failure::Engine(e)
+    }
+}
+
+impl From<Failure> for JsValue {
+    fn from(f: Failure) -> JsValue {
+        match f {
+            Failure::Engine(e) => engine_error(&e),
+            Failure::NoSession => coded("NETWORK", "could not establish a session with the device"),
+            Failure::RefreshRejected => {
+                coded("REFRESH_REJECTED", "the subscription refresh failed")
+            }
+        }
+    }
+}

@@ -8,17 +8,16 @@
 //! from inside a delivery.
 
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
 use std::rc::{Rc, Weak};
 
 use gloo_timers::callback::Timeout;
-use js_sys::Reflect;
-use wasm_bindgen::JsValue;
 use web_sys::AbortController;
 
+use super::clock::{now_ms, wall_ms};
 use super::env::{self, EnvEvent, EnvWatch};
 use super::http::{fetch_text, Exchange, FetchFailure};
-use super::socket::{Socket, SocketEvent, LARGE_UNITS};
+use super::inbox::{Inbox, Taken};
+use super::socket::{Socket, SocketEvent};
 use super::tick::Tick;
 use crate::engine::{
     Action, Config, ConnectionState, Engine, Event, HttpRequest, RequestId, SocketId,
@@ -29,19 +28,8 @@ use crate::vecmap::VecMap;
 /// Receives what the engine reports, outside any borrow.
 pub(crate) trait Listener {
     fn on_event(&self, shell: &Rc<Shell>, event: Event);
-    /// Called after every pump, when the engine has settled (used to settle pending promises).
+    /// Called after every pump, when the engine has settled (to feed waiting pull consumers).
     fn after_pump(&self, shell: &Rc<Shell>);
-}
-
-/// One queued socket input.
-enum Incoming {
-    /// A large text frame: `done` UTF-16 units of `text` are already in `buf`.
-    Text {
-        text: js_sys::JsString,
-        done: u32,
-        buf: String,
-    },
-    Event(SocketEvent),
 }
 
 pub(crate) struct Shell {
@@ -53,7 +41,7 @@ pub(crate) struct Shell {
     backlog: RefCell<Option<Tick>>,
     /// Socket input not yet given to the engine: a large frame being copied in by pieces, and
     /// whatever arrived behind it (see [`Shell::arm_backlog`]).
-    incoming: RefCell<VecDeque<(SocketId, Incoming)>>,
+    inbox: RefCell<Inbox>,
     env: RefCell<Option<EnvWatch>>,
     listener: RefCell<Option<Rc<dyn Listener>>>,
     with_credentials: bool,
@@ -71,42 +59,6 @@ thread_local! {
     static LIVE: RefCell<Vec<Rc<Shell>>> = const { RefCell::new(Vec::new()) };
 }
 
-thread_local! {
-    /// `performance` and its `now`, looked up once: this runs for every socket message, and two
-    /// property lookups by name per call were a visible share of the delivery cost.
-    static PERF_NOW: Option<(JsValue, js_sys::Function)> = {
-        Reflect::get(&js_sys::global(), &JsValue::from_str("performance"))
-            .ok()
-            .filter(|p| p.is_object())
-            .and_then(|p| {
-                let now = Reflect::get(&p, &JsValue::from_str("now")).ok()?;
-                let f: js_sys::Function = wasm_bindgen::JsCast::dyn_into(now).ok()?;
-                Some((p, f))
-            })
-    };
-}
-
-/// Monotonic milliseconds: `performance.now()` where the runtime has it, else `Date.now()`.
-pub(crate) fn now_ms() -> u64 {
-    let t = PERF_NOW
-        .with(|p| {
-            p.as_ref()
-                .and_then(|(perf, f)| f.call0(perf).ok()?.as_f64())
-        })
-        .unwrap_or_else(js_sys::Date::now);
-    t.max(0.0) as u64
-}
-
-/// Wall-clock milliseconds since the epoch.
-pub(crate) fn wall_ms() -> u64 {
-    js_sys::Date::now().max(0.0) as u64
-}
-
-/// Converts an engine time (monotonic ms) into wall-clock ms, for showing to people.
-pub(crate) fn to_wall(t: u64) -> f64 {
-    wall_ms() as f64 + (t as f64 - now_ms() as f64)
-}
-
 impl Shell {
     pub(crate) fn start(config: Config) -> Rc<Shell> {
         let with_credentials = config.token_transport == TokenTransport::CookieJar;
@@ -117,7 +69,7 @@ impl Shell {
             requests: RefCell::new(VecMap::new()),
             timer: RefCell::new(None),
             backlog: RefCell::new(None),
-            incoming: RefCell::new(VecDeque::new()),
+            inbox: RefCell::new(Inbox::default()),
             env: RefCell::new(None),
             listener: RefCell::new(None),
             with_credentials,
@@ -211,8 +163,8 @@ impl Shell {
     /// Bursts in slices. A burst costs three things, each of which alone can exceed the 50 ms
     /// of a "long task" for a frame of 50,000 objects: copying the text into wasm memory,
     /// reading it, and handing the objects to JavaScript. So a large frame is copied in by
-    /// pieces of [`LARGE_UNITS`] ([`Incoming`], one piece per task, with any socket input that
-    /// arrives meanwhile queued behind it, so order is kept), and the engine reads and delivers
+    /// pieces (the [`Inbox`], one piece per task, with any socket input that arrives meanwhile
+    /// queued behind it, so order is kept), and the engine reads and delivers
     /// it a slice at a time ([`Engine::has_backlog`]). Between two pieces or slices the shell
     /// yields to the event loop, so input, rendering and timers get their turn. The engine
     /// decides what a slice is and keeps the order of delivery; the shell only chooses when, the
@@ -221,10 +173,10 @@ impl Shell {
     fn arm_backlog(&self) {
         if self.closed.get() {
             self.backlog.borrow_mut().take();
-            self.incoming.borrow_mut().clear();
+            self.inbox.borrow_mut().clear();
             return;
         }
-        let work = !self.incoming.borrow().is_empty() || self.engine.borrow().has_backlog();
+        let work = !self.inbox.borrow().is_empty() || self.engine.borrow().has_backlog();
         if !work || self.backlog.borrow().is_some() {
             return;
         }
@@ -247,39 +199,18 @@ impl Shell {
     fn step_incoming(&self) -> bool {
         let mut any = false;
         loop {
-            let head = self.incoming.borrow_mut().pop_front();
-            let Some((id, inc)) = head else { return any };
-            any = true;
-            match inc {
-                Incoming::Event(ev) => self.dispatch(id, ev),
-                Incoming::Text {
-                    text,
-                    done,
-                    mut buf,
-                } => {
-                    let len = text.length();
-                    let mut end = done.saturating_add(LARGE_UNITS).min(len);
-                    // Never split a surrogate pair between two pieces.
-                    if end < len && (0xD800..0xDC00).contains(&(text.char_code_at(end - 1) as u32))
-                    {
-                        end -= 1;
-                    }
-                    buf.push_str(&String::from(text.slice(done, end)));
-                    if end < len {
-                        self.incoming.borrow_mut().push_front((
-                            id,
-                            Incoming::Text {
-                                text,
-                                done: end,
-                                buf,
-                            },
-                        ));
-                    } else {
-                        self.dispatch(id, SocketEvent::Message(Some(buf)));
+            let taken = self.inbox.borrow_mut().take();
+            match taken {
+                None => return any,
+                Some(Taken::Input(id, ev)) => self.dispatch(id, ev),
+                Some(Taken::Piece(frame)) => {
+                    if let Some((id, ev)) = frame {
+                        self.dispatch(id, ev);
                     }
                     return true;
                 }
             }
+            any = true;
         }
     }
 
@@ -295,14 +226,7 @@ impl Shell {
                 // Binary frames are not part of the protocol: report as malformed text.
                 self.engine.borrow_mut().handle_socket_message(id, "", now)
             }
-            SocketEvent::Large(text) => self.incoming.borrow_mut().push_front((
-                id,
-                Incoming::Text {
-                    text,
-                    done: 0,
-                    buf: String::new(),
-                },
-            )),
+            ev @ SocketEvent::Large(_) => self.inbox.borrow_mut().push_front(id, ev),
             SocketEvent::Closed { code } => {
                 // Drop the socket (and its closures) only after this handler returns.
                 let sock = self.sockets.borrow_mut().remove(&id);
@@ -418,18 +342,10 @@ impl Shell {
         let weak = self.me.clone();
         let opened = Socket::open(url, move |ev| {
             let Some(s) = weak.upgrade() else { return };
-            let queued = !s.incoming.borrow().is_empty();
+            let queued = !s.inbox.borrow().is_empty();
             if queued || matches!(ev, SocketEvent::Large(_)) {
                 // Behind a large frame being taken in, or one itself: in order, in later tasks.
-                let inc = match ev {
-                    SocketEvent::Large(text) => Incoming::Text {
-                        text,
-                        done: 0,
-                        buf: String::new(),
-                    },
-                    ev => Incoming::Event(ev),
-                };
-                s.incoming.borrow_mut().push_back((id, inc));
+                s.inbox.borrow_mut().push_back(id, ev);
             } else {
                 s.dispatch(id, ev);
             }
