@@ -7,8 +7,8 @@
 //   POST /stop     stop and log out (and stay stopped until the next /start)
 //
 // Every one of these calls needs `Authorization: Bearer <RELAY_TOKEN>`; without the secret
-// RELAY_TOKEN the Worker answers them all with 503 (access.js). The cron trigger and the alarm
-// need no bearer: they do not come in over HTTP.
+// RELAY_TOKEN (or with one shorter than 16 characters) the Worker answers them all with 503
+// (access.js). The cron trigger and the alarm need no bearer: they do not come in over HTTP.
 //
 // Configuration comes from the environment (wrangler.toml `[vars]`, secrets for the password and
 // the token): DEVICE_URL, DEVICE_USER, DEVICE_PASSWORD, DEVICE_FLAVOR ("apic" | "nxos"),
