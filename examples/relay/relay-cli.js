@@ -7,9 +7,9 @@
 //   node relay-cli.js --device https://apic1 --user admin --webhook https://hooks.example/x
 //
 // Options (or environment): --device (DEVICE_URL), --user (DEVICE_USER, default admin),
-// --password (DEVICE_PASSWORD; prefer the environment), --flavor apic|nxos (DEVICE_FLAVOR),
-// --webhook (WEBHOOK_URL), --filter (a query-target-filter on faultInst, e.g.
-// 'ne(faultInst.severity,"warning")').
+// --flavor apic|nxos (DEVICE_FLAVOR), --webhook (WEBHOOK_URL), --filter (a query-target-filter
+// on faultInst, e.g. 'ne(faultInst.severity,"warning")'). The password comes from
+// DEVICE_PASSWORD only (a command line is visible to every local user) and is never printed.
 import init, * as dme from "dme-events";
 import { startRelay } from "./relay.js";
 
@@ -22,16 +22,22 @@ const arg = (name, envName, dflt) => {
 };
 const exit = (code) => (isDeno ? Deno.exit(code) : process.exit(code));
 
+const usage =
+  "usage: relay-cli.js --device URL --webhook URL [--user U] [--flavor apic|nxos] [--filter F] (password in DEVICE_PASSWORD)";
+if (argv.some((a) => a.startsWith("--password"))) {
+  console.error(`the password is taken from DEVICE_PASSWORD only, not from the command line\n${usage}`);
+  exit(2);
+}
 const cfg = {
   url: arg("--device", "DEVICE_URL"),
   user: arg("--user", "DEVICE_USER", "admin"),
-  password: arg("--password", "DEVICE_PASSWORD"),
+  password: env("DEVICE_PASSWORD"),
   flavor: arg("--flavor", "DEVICE_FLAVOR", "apic"),
   webhook: arg("--webhook", "WEBHOOK_URL"),
   filter: arg("--filter"),
 };
 if (!cfg.url || !cfg.password || !cfg.webhook) {
-  console.error("usage: relay-cli.js --device URL --webhook URL [--user U] [--flavor apic|nxos] [--filter F] (password in DEVICE_PASSWORD)");
+  console.error(usage);
   exit(2);
 }
 

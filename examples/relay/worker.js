@@ -6,16 +6,21 @@
 //   GET  /status   what the relay is doing: state, subscription id, forwarded count, gaps, ...
 //   POST /stop     stop and log out (and stay stopped until the next /start)
 //
-// Configuration comes from the environment (wrangler.toml `[vars]`, secrets for the password):
-//   DEVICE_URL, DEVICE_USER, DEVICE_PASSWORD, DEVICE_FLAVOR ("apic" | "nxos"), WEBHOOK_URL,
-//   RELAY_TOKEN (optional: then every call needs `Authorization: Bearer <RELAY_TOKEN>`),
-//   WATCHDOG_MS (optional: the alarm's period, default one minute).
+// Every one of these calls needs `Authorization: Bearer <RELAY_TOKEN>`; without the secret
+// RELAY_TOKEN (or with one shorter than 16 characters) the Worker answers them all with 503
+// (access.js). The cron trigger and the alarm need no bearer: they do not come in over HTTP.
+//
+// Configuration comes from the environment (wrangler.toml `[vars]`, secrets for the password and
+// the token): DEVICE_URL, DEVICE_USER, DEVICE_PASSWORD, DEVICE_FLAVOR ("apic" | "nxos"),
+// WEBHOOK_URL, RELAY_TOKEN (required), WATCHDOG_MS (optional: the alarm's period, default one
+// minute).
 //
 // Keeping it alive: the package's timers (subscription and session refreshes) run on setTimeout
 // inside the object while it is in memory, and its socket pushes keep it busy. An alarm every
 // WATCHDOG_MS is the safety net: if the platform evicted or restarted the object, the alarm
 // brings it back, starts a new relay (a new session, a new snapshot) and re-arms itself.
 import * as dme from "dme-events";
+import { refusal } from "./access.js";
 import { startRelay } from "./relay.js";
 
 const WATCHDOG_MS = 60_000;
@@ -111,9 +116,8 @@ export class Relay {
 
 export default {
   async fetch(request, env) {
-    if (env.RELAY_TOKEN && request.headers.get("Authorization") !== `Bearer ${env.RELAY_TOKEN}`) {
-      return new Response("unauthorized\n", { status: 401 });
-    }
+    const refused = await refusal(request, env);
+    if (refused) return refused;
     const { pathname } = new URL(request.url);
     if (!["/start", "/stop", "/status"].includes(pathname)) {
       return new Response("POST /start, GET /status, POST /stop\n", { status: 404 });
@@ -123,6 +127,7 @@ export default {
   },
 
   // A cron trigger (wrangler.toml `[triggers] crons`) makes sure the relay runs after a deploy.
+  // It talks to the object directly, so it needs no bearer.
   async scheduled(_controller, env) {
     const id = env.RELAY.idFromName("relay");
     await env.RELAY.get(id).fetch("https://relay/start", { method: "POST" });

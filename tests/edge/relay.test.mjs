@@ -2,7 +2,9 @@
 // and a local webhook receiver: login and subscribe, a raised fault delivered, a soaking fault
 // held back until a sparse delta raises it, session token rotation without a new login, a socket
 // drop (gap, recovery), a device restart with an outage (gap, re-login, and a fault raised
-// during the outage still delivered), and a clean stop (logout).
+// during the outage still delivered), and a clean stop (logout). In workerd also the alarm and
+// the cron trigger starting the relay; the relay's secrets (RELAY_TOKEN, the device password,
+// session tokens) are tested in relay-secrets.mjs, registered from here.
 //
 //   node tests/edge/relay.test.mjs workerd   # the Worker + Durable Object in workerd (miniflare)
 //   node tests/edge/relay.test.mjs deno      # relay-cli.js in Deno (node_modules/.bin/deno)
@@ -14,6 +16,7 @@ import { spawn } from "node:child_process";
 import { appendFileSync, cpSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ROOT, assert, runner, sleep, startProxy, startSim, startWebhook, until, within } from "./harness.mjs";
+import { leakTests, refusalTests, runningTests } from "./relay-secrets.mjs";
 
 const runtime = process.argv[2];
 if (!["workerd", "deno", "node"].includes(runtime)) {
@@ -33,39 +36,62 @@ const transcript = (line) => appendFileSync(TRANSCRIPT, line + "\n");
 
 /** The relay in workerd: the Worker bundled like wrangler would, its Durable Object, /status. */
 async function workerdRelay(sim, hook) {
-  const { startWorker } = await import("../../examples/relay/dev.mjs");
+  const { startWorker, randomToken } = await import("../../examples/relay/dev.mjs");
   const lines = [];
-  const w = await startWorker({
-    device: sim.url,
-    webhook: hook.url,
-    pkgDir: PKG,
-    outDir: WORK,
-    // A short watchdog, so the alarm runs (and is proven harmless) during the test.
-    watchdogMs: 1500,
-    log: (stdout, stderr) => {
-      for (const [s, tag] of [[stdout, "workerd"], [stderr, "workerd!"]]) {
-        s.setEncoding("utf8");
-        let buf = "";
-        s.on("data", (d) => {
-          buf += d;
-          let i;
-          while ((i = buf.indexOf("\n")) >= 0) {
-            const line = buf.slice(0, i);
-            buf = buf.slice(i + 1);
-            lines.push(line);
-            transcript(`[${tag}] ${line}`);
-          }
-        });
-      }
-    },
-  });
+  // Every answer the Worker gave, to show that none carries a secret.
+  const answers = [];
+  const stdio = (stdout, stderr) => {
+    for (const [s, tag] of [[stdout, "workerd"], [stderr, "workerd!"]]) {
+      s.setEncoding("utf8");
+      let buf = "";
+      s.on("data", (d) => {
+        buf += d;
+        let i;
+        while ((i = buf.indexOf("\n")) >= 0) {
+          const line = buf.slice(0, i);
+          buf = buf.slice(i + 1);
+          lines.push(line);
+          transcript(`[${tag}] ${line}`);
+        }
+      });
+    }
+  };
+  // Starts the Worker in workerd with these bindings (the test's device, webhook and watchdog);
+  // its answers and output are recorded like the relay's own.
+  const open = async (o) => {
+    const w = await startWorker({
+      device: sim.url,
+      webhook: hook.url,
+      pkgDir: PKG,
+      // A short watchdog, so the alarm runs (and is proven harmless) during the test.
+      watchdogMs: 1500,
+      log: stdio,
+      ...o,
+    });
+    const call = async (...args) => {
+      const r = await w.call(...args);
+      answers.push(r.text);
+      return r;
+    };
+    return { ...w, call };
+  };
+  const token = randomToken();
+  const w = await open({ outDir: WORK, token });
   return {
     lines,
+    answers,
+    token,
+    open,
     async start() {
       const r = await w.call("/start", "POST");
       assert(r.status === 200 && r.body?.ok, `/start answered ${r.status} ${JSON.stringify(r.body)}`);
     },
     call: w.call,
+    /** Fires the Worker's cron trigger, as the platform would (no HTTP request, no bearer). */
+    async scheduled() {
+      const worker = await w.mf.getWorker();
+      await worker.scheduled({ cron: "*/10 * * * *" });
+    },
     async status() {
       const r = await w.call("/status");
       const s = r.body?.status;
@@ -108,6 +134,7 @@ async function scriptRelay(sim, hook) {
     const major = Number(process.versions.node.split(".")[0]);
     args = [...(major < 22 ? ["--experimental-websocket"] : []), join(WORK, "relay-cli.js"), ...common];
   }
+  const env = { ...process.env, DEVICE_PASSWORD: "ins3965!", NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" };
   const lines = [];
   const events = [];
   let child;
@@ -115,10 +142,7 @@ async function scriptRelay(sim, hook) {
   return {
     lines,
     async start() {
-      child = spawn(cmd, args, {
-        stdio: ["ignore", "pipe", "pipe"],
-        env: { ...process.env, DEVICE_PASSWORD: "ins3965!", NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" },
-      });
+      child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"], env });
       const exitP = new Promise((r) => child.on("exit", (code, sig) => r((exited = { code, sig }))));
       this.exit = exitP;
       let buf = "";
@@ -137,7 +161,10 @@ async function scriptRelay(sim, hook) {
         }
       });
       child.stderr.setEncoding("utf8");
-      child.stderr.on("data", (d) => transcript(`[${runtime}!] ${String(d).trimEnd()}`));
+      child.stderr.on("data", (d) => {
+        lines.push(String(d));
+        transcript(`[${runtime}!] ${String(d).trimEnd()}`);
+      });
       const first = await until(20_000, "the relay to subscribe", () =>
         exited ? { exited } : events.find((e) => e.event === "subscribed" || e.event === "start-failed"),
       );
@@ -158,6 +185,24 @@ async function scriptRelay(sim, hook) {
       assert(r.code === 0, `the relay exited with ${JSON.stringify(r)}`);
       assert(events.some((e) => e.event === "stopped"), "the relay said it stopped");
     },
+    /**
+     * Runs the script once more, with `extra` arguments and the environment changed by `envChange`
+     * (an undefined value removes a variable); resolves { code, out } (stdout and stderr) once
+     * it exits, killing it after `ms`.
+     */
+    async runOnce(extra, envChange, ms = 20_000) {
+      const e = { ...env, ...envChange };
+      for (const k of Object.keys(e)) if (e[k] === undefined) delete e[k];
+      const c = spawn(cmd, [...args, ...extra], { stdio: ["ignore", "pipe", "pipe"], env: e });
+      let out = "";
+      for (const s of [c.stdout, c.stderr]) s.on("data", (d) => (out += d));
+      const code = await within(ms, "the script to exit", new Promise((r) => c.on("close", r))).catch((err) => {
+        c.kill("SIGKILL");
+        throw err;
+      });
+      transcript(`[${runtime} once ${extra.join(" ")}] exit ${code}\n${out.trimEnd()}`);
+      return { code, out };
+    },
     async dispose() {
       if (child && !exited) child.kill("SIGKILL");
     },
@@ -175,6 +220,9 @@ const gaps = () => hook.bodies("gap");
 const relaySessions = async () => (await sim.stats()).sessions;
 
 const t = runner(`edge relay (${runtime})`);
+const ctx = { runtime, sim, proxy, relay, workDir: WORK };
+
+if (runtime === "workerd") refusalTests(t, ctx);
 
 t.test("logs in to dme-sim, opens the socket and subscribes to faultInst", 30_000, async () => {
   await relay.start();
@@ -187,6 +235,8 @@ t.test("logs in to dme-sim, opens the socket and subscribes to faultInst", 30_00
   assert(stats.sessions.length === 1 && stats.sessions[0].socket, `sessions: ${JSON.stringify(stats.sessions)}`);
   assert(stats.subscriptions.some((s) => s.query === "class/faultInst"), "a faultInst subscription on the device");
 });
+
+if (runtime === "workerd") runningTests(t, ctx);
 
 t.test("a fault raised on the device reaches the webhook, once", 20_000, async () => {
   const dn = await sim.fault("F9101", { lc: "raised", severity: "major", descr: "edge test fault" });
@@ -292,6 +342,20 @@ t.test("stop: the relay logs out and the device holds no session", 20_000, async
 });
 
 if (runtime === "workerd") {
+  t.test("the cron trigger starts the relay, with no bearer", 30_000, async () => {
+    const loginsBefore = (await sim.stats()).logins;
+    await relay.scheduled();
+    const st = await until(15_000, "the relay started by the cron trigger", async () => {
+      const s = (await relay.call("/status")).body;
+      return s.running && s.status.state === "live" && s;
+    });
+    assert(st.enabled, "not enabled");
+    const stats = await sim.stats();
+    assert(stats.logins === loginsBefore + 1 && stats.sessions.length === 1, `logins ${loginsBefore} -> ${stats.logins}, sessions ${stats.sessions.length}`);
+    await relay.stop();
+    await until(5000, "no session left", async () => (await relaySessions()).length === 0);
+  });
+
   t.test("the Durable Object's alarm starts the relay once the device can be reached", 45_000, async () => {
     await sim.post("/_sim/restart?down_ms=4000");
     const r = await relay.call("/start", "POST");
@@ -308,6 +372,8 @@ if (runtime === "workerd") {
     await until(5000, "no session left", async () => (await relaySessions()).length === 0);
   });
 }
+
+leakTests(t, ctx);
 
 const failed = await t.run(async () => {
   console.log(`the relay's own output: ${TRANSCRIPT}`);
