@@ -5,6 +5,7 @@
 # Installs: the wasm32 Rust target, wasm-bindgen-cli at exactly the wasm-bindgen version of
 # Cargo.lock, wasm-pack, Debian's chromium and chromium-driver, and the npm packages of
 # package-lock.json (binaryen's wasm-opt, playwright-core, deno, miniflare, esbuild).
+# It leaves the clone as it found it: `git status` stays clean.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -44,17 +45,16 @@ if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; the
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq chromium chromium-driver >/dev/null
 fi
 
-# 5. npm packages, reinstalled only when package-lock.json changed.
+# 5. npm packages, exactly as package-lock.json lists them, reinstalled only when it changed.
+# `npm ci` never writes the lock, which lists every platform's optional binaries (deno's,
+# esbuild's, workerd's) so that it installs unchanged on any of them.
 stamp="node_modules/.dme-lock-sha"
 lock_sha=$(sha256sum package-lock.json | awk '{print $1}')
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$lock_sha" ]; then
   say "installing npm packages"
-  # `npm install` rather than `npm ci`: the lock file records only the platform packages the
-  # registry served here (deno's other-platform binaries are absent), which `npm ci` refuses;
-  # `npm install` installs the locked versions all the same.
-  npm install --no-audit --no-fund --loglevel=error
-  sha256sum package-lock.json | awk '{print $1}' > "$stamp"
+  npm ci --no-audit --no-fund --loglevel=error
+  echo "$lock_sha" > "$stamp"
 fi
-command -v wasm-opt >/dev/null || { echo "wasm-opt missing after npm install" >&2; exit 1; }
+command -v wasm-opt >/dev/null || { echo "wasm-opt missing after npm ci" >&2; exit 1; }
 
 say "ready: $(rustc --version | awk '{print $1, $2}'), wasm-bindgen $(wasm-bindgen --version | awk '{print $2}'), $(wasm-pack --version), wasm-opt $(wasm-opt --version | awk '{print $3}'), $(chromium --version 2>/dev/null | awk '{print $1, $2}'), node $(node --version)"
