@@ -3,8 +3,9 @@
 # already there at the right version. Both README commands call it; run it alone with
 #   bash scripts/setup.sh
 # Installs: the wasm32 Rust target, wasm-bindgen-cli at exactly the wasm-bindgen version of
-# Cargo.lock, wasm-pack, Debian's chromium and chromium-driver, and the npm packages of
-# package-lock.json (binaryen's wasm-opt, playwright-core, deno, miniflare, esbuild).
+# Cargo.lock, wasm-pack, Debian's chromium, chromium-driver and firefox-esr, geckodriver, and the
+# npm packages of package-lock.json (binaryen's wasm-opt, playwright-core, deno, miniflare,
+# esbuild). It leaves the clone as it found it: `git status` stays clean.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -37,24 +38,40 @@ if ! command -v wasm-pack >/dev/null; then
   cargo install wasm-pack --locked || cargo install wasm-pack
 fi
 
-# 4. Chromium and its driver, from Debian.
-if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
-  say "installing chromium and chromium-driver"
-  as_root apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq chromium chromium-driver >/dev/null
+# 4. Chromium, its driver and Firefox ESR, from Debian.
+# Another apt run (an unattended upgrade) may hold the lock for a while: wait for it.
+apt_install() {
+  as_root apt-get -o DPkg::Lock::Timeout=600 update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get -o DPkg::Lock::Timeout=600 install -y -qq "$@" >/dev/null
+}
+want_deb=()
+command -v chromium >/dev/null || want_deb+=(chromium)
+command -v chromedriver >/dev/null || want_deb+=(chromium-driver)
+command -v firefox-esr >/dev/null || want_deb+=(firefox-esr)
+if [ ${#want_deb[@]} -gt 0 ]; then
+  say "installing ${want_deb[*]}"
+  apt_install "${want_deb[@]}"
 fi
 
-# 5. npm packages, reinstalled only when package-lock.json changed.
+# 5. geckodriver (Firefox's WebDriver), built from source at a known version: Debian has no
+# package of it, and its release binaries are downloads.
+want_gd=0.37.1
+have_gd=$(geckodriver --version 2>/dev/null | awk 'NR==1 {print $2}' || true)
+if [ "$have_gd" != "$want_gd" ]; then
+  say "installing geckodriver $want_gd (found: ${have_gd:-none}); this takes a few minutes"
+  cargo install geckodriver --version "$want_gd" --locked --force
+fi
+
+# 6. npm packages, exactly as package-lock.json lists them, reinstalled only when it changed.
+# `npm ci` never writes the lock, which lists every platform's optional binaries (deno's,
+# esbuild's, workerd's) so that it installs unchanged on any of them.
 stamp="node_modules/.dme-lock-sha"
 lock_sha=$(sha256sum package-lock.json | awk '{print $1}')
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$lock_sha" ]; then
   say "installing npm packages"
-  # `npm install` rather than `npm ci`: the lock file records only the platform packages the
-  # registry served here (deno's other-platform binaries are absent), which `npm ci` refuses;
-  # `npm install` installs the locked versions all the same.
-  npm install --no-audit --no-fund --loglevel=error
-  sha256sum package-lock.json | awk '{print $1}' > "$stamp"
+  npm ci --no-audit --no-fund --loglevel=error
+  echo "$lock_sha" > "$stamp"
 fi
-command -v wasm-opt >/dev/null || { echo "wasm-opt missing after npm install" >&2; exit 1; }
+command -v wasm-opt >/dev/null || { echo "wasm-opt missing after npm ci" >&2; exit 1; }
 
-say "ready: $(rustc --version | awk '{print $1, $2}'), wasm-bindgen $(wasm-bindgen --version | awk '{print $2}'), $(wasm-pack --version), wasm-opt $(wasm-opt --version | awk '{print $3}'), $(chromium --version 2>/dev/null | awk '{print $1, $2}'), node $(node --version)"
+say "ready: $(rustc --version | awk '{print $1, $2}'), wasm-bindgen $(wasm-bindgen --version | awk '{print $2}'), $(wasm-pack --version), wasm-opt $(wasm-opt --version | awk '{print $3}'), $(chromium --version 2>/dev/null | awk '{print $1, $2}'), $(firefox-esr --version 2>/dev/null | awk '{print $2, $3}'), geckodriver $(geckodriver --version | awk 'NR==1 {print $2}'), node $(node --version)"

@@ -1,6 +1,7 @@
-//! Browser tests: the package's JavaScript classes in headless Chromium against a real dme-sim on
-//! loopback. `scripts/test.sh` starts the simulators (APIC and NX-OS flavors, with `--cors`, short
-//! lifetimes) and passes their URLs at build time in `DME_SIM_URL` and `DME_SIM_NXOS_URL`.
+//! Browser tests: the package's JavaScript classes in headless Chromium and Firefox against a real
+//! dme-sim on loopback. `scripts/test.sh` starts the simulators (APIC and NX-OS flavors, with
+//! `--cors`, short lifetimes) and passes their URLs at build time in `DME_SIM_URL` and
+//! `DME_SIM_NXOS_URL`.
 #![cfg(target_arch = "wasm32")]
 
 use std::cell::RefCell;
