@@ -99,6 +99,8 @@ if cargo build -p dme-sim --locked >"$LOGDIR/sim-build.log" 2>&1 \
   # workerd (through miniflare), and as a script in Deno and Node, each against its own dme-sim
   # and a local webhook receiver.
   tests edge-workerd-entry node tests/edge/workerd.test.mjs
+  # The runtime table and the esbuild recipes of the npm README, run exactly as written.
+  tests edge-recipes node tests/edge/recipes.test.mjs
   tests edge-webworker node tests/edge/webworker.test.mjs
   tests edge-workerd node tests/edge/relay.test.mjs workerd
   tests edge-deno node tests/edge/relay.test.mjs deno
