@@ -12,9 +12,9 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
 use serde_json::{json, Value};
 
+use crate::mit::parse_write_body;
 use crate::mit::{Attrs, Mit};
-use crate::render::{envelope, Enc, Node};
-use crate::server::{apply_write, parse_write_body};
+use crate::render::{envelope, Format, Node};
 use crate::state::{DropMode, EndReason};
 use crate::util::parse_query;
 use crate::Sim;
@@ -101,7 +101,7 @@ fn dispatch(sim: &Arc<Sim>, what: &str, p: &Params, body: &[u8]) -> Result<Respo
         "restart" => {
             let down = p.num("down_ms", 0)?;
             let mut st = sim.lock();
-            st.restart();
+            st.restart(now);
             st.faults.down_until =
                 (down > 0).then(|| now + Duration::from_millis(down.min(600_000)));
             ok(json!({ "ok": true }))
@@ -118,7 +118,7 @@ fn dispatch(sim: &Arc<Sim>, what: &str, p: &Params, body: &[u8]) -> Result<Respo
                 .map(|s| s.id)
                 .collect();
             for sid in &ids {
-                st.end_session(*sid, EndReason::Timeout);
+                st.end_session(*sid, EndReason::Timeout, now);
             }
             ok(json!({ "ok": true, "expired": ids.len() }))
         }
@@ -215,7 +215,7 @@ fn dispatch(sim: &Arc<Sim>, what: &str, p: &Params, body: &[u8]) -> Result<Respo
             let batch = st.faults.batch.take();
             st.faults = Default::default();
             if let Some((_, v, _)) = batch {
-                st.dispatch(&sim.cat, v);
+                st.dispatch(&sim.cat, v, now);
             }
             for s in st.subs.values_mut() {
                 s.silenced = false;
@@ -224,20 +224,16 @@ fn dispatch(sim: &Arc<Sim>, what: &str, p: &Params, body: &[u8]) -> Result<Respo
         }
         "write" => {
             let dn = p.get("dn").unwrap_or("").to_string();
-            let root = parse_write_body(Enc::Json, body).map_err(|t| bad(&t))?;
-            let mut st = sim.lock();
-            let changes = apply_write(sim, &mut st, &dn, &root).map_err(|t| bad(&t))?;
-            let n = changes.len();
-            st.dispatch(&sim.cat, changes);
+            let root = parse_write_body(Format::Json, body).map_err(|t| bad(&t))?;
+            let n = sim
+                .lock()
+                .write(&sim.cat, &dn, &root, now)
+                .map_err(|t| bad(&t))?;
             ok(json!({ "ok": true, "changes": n }))
         }
         "delete" => {
             let dn = p.get("dn").ok_or_else(|| bad("dn required"))?.to_string();
-            let mut st = sim.lock();
-            let st2 = &mut *st;
-            let changes = st2.mit.delete(&dn, &mut st2.clock);
-            let n = changes.len();
-            st2.dispatch(&sim.cat, changes);
+            let n = sim.lock().delete(&sim.cat, &dn, now);
             ok(json!({ "ok": true, "changes": n }))
         }
         "truth" => {
@@ -247,7 +243,7 @@ fn dispatch(sim: &Arc<Sim>, what: &str, p: &Params, body: &[u8]) -> Result<Respo
                 .map(|c| c.split(',').map(str::to_string).collect());
             let st = sim.lock();
             let nodes = truth(&st.mit, &root, classes.as_deref(), 2_000_000);
-            let body = envelope(Enc::Json, nodes.len(), None, &nodes);
+            let body = envelope(Format::Json, nodes.len(), None, &nodes);
             let mut r = Response::new(Body::from(body));
             r.headers_mut().insert(
                 header::CONTENT_TYPE,
@@ -317,7 +313,7 @@ fn stats(sim: &Arc<Sim>, now: Instant) -> Value {
                 "id": s.id.to_string(),
                 "session": s.session,
                 "query": s.query.describe(),
-                "encoding": if s.enc == Enc::Xml { "xml" } else { "json" },
+                "encoding": if s.format == Format::Xml { "xml" } else { "json" },
                 "lifetime_s": s.lifetime.as_secs(),
                 "expires_in_ms": s.expires.saturating_duration_since(now).as_millis() as u64,
                 "silenced": s.silenced,

@@ -326,7 +326,7 @@ async fn housekeeping(sim: Arc<Sim>) {
         }
     }
     // Close every socket so graceful shutdown can finish.
-    sim.lock().restart();
+    sim.lock().restart(Instant::now());
 }
 
 /// Resolves once the shutdown flag is set (no lock guard is held across awaits).

@@ -13,7 +13,7 @@ use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message as TMsg;
 
-use crate::render::Enc;
+use crate::render::Format;
 use crate::server::{err, MAX_BODY};
 use crate::Sim;
 
@@ -113,9 +113,9 @@ impl Upstream {
             return self.socket(sim, req).await;
         }
         let enc = if req.uri().path().ends_with(".xml") {
-            Enc::Xml
+            Format::Xml
         } else {
-            Enc::Json
+            Format::Json
         };
         let (parts, body) = req.into_parts();
         let pq = parts
@@ -221,7 +221,7 @@ impl Upstream {
                 }
                 Err(e) => {
                     return err(
-                        Enc::Json,
+                        Format::Json,
                         502,
                         &format!("dme-sim upstream socket error: {e}"),
                     )

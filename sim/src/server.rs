@@ -11,9 +11,9 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::Response;
 use axum::Router;
 
-use crate::mit::{Attrs, Change};
-use crate::query::{prop_filter, Query, RspSubtree, Scope};
-use crate::render::{envelope, error_body, Enc, Node, XML_DECL};
+use crate::mit::{parse_write_body, parse_xml_tree, Attrs};
+use crate::query::{prop_filter, Query, RspSubtree, Target};
+use crate::render::{envelope, error_body, Format, Node, XML_DECL};
 use crate::state::{
     AuthErr, EndReason, Out, TEXT_BAD_LOGIN, TEXT_NO_SOCKET, TEXT_SUB_REFRESH, TEXT_THROTTLED,
 };
@@ -128,7 +128,7 @@ pub fn plain(status: StatusCode, text: &str) -> Response {
     r
 }
 
-pub fn body_resp(status: u16, enc: Enc, body: String) -> Response {
+pub fn body_resp(status: u16, enc: Format, body: String) -> Response {
     let mut r = Response::new(Body::from(body));
     *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     r.headers_mut().insert(
@@ -138,11 +138,11 @@ pub fn body_resp(status: u16, enc: Enc, body: String) -> Response {
     r
 }
 
-pub fn err(enc: Enc, code: u16, text: &str) -> Response {
+pub fn err(enc: Format, code: u16, text: &str) -> Response {
     body_resp(code, enc, error_body(enc, code, text))
 }
 
-fn auth_err(enc: Enc, e: AuthErr) -> Response {
+fn auth_err(enc: Format, e: AuthErr) -> Response {
     err(enc, 403, e.text())
 }
 
@@ -210,9 +210,9 @@ async fn api(sim: &Arc<Sim>, peer: SocketAddr, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let full_path = parts.uri.path().to_string();
     let enc = if full_path.ends_with(".xml") {
-        Enc::Xml
+        Format::Xml
     } else {
-        Enc::Json
+        Format::Json
     };
     if parts.uri.to_string().len() > MAX_URI {
         return err(enc, 414, "Request line too long");
@@ -299,35 +299,32 @@ async fn api(sim: &Arc<Sim>, peer: SocketAddr, req: Request) -> Response {
                     Err(e) => return auth_err(enc, e),
                 }
             };
-            let scope = if let Some(c) = r
+            let target = if let Some(c) = r
                 .strip_prefix("class/")
                 .or_else(|| r.strip_prefix("node/class/"))
             {
-                let (under, class) = split_dn(c);
-                Some(Scope::Class {
+                let (scope, class) = split_dn(c);
+                Some(Target::Class {
                     class: class.to_string(),
-                    under: (!under.is_empty()).then(|| under.to_string()),
+                    scope: (!scope.is_empty()).then(|| scope.to_string()),
                 })
             } else {
                 r.strip_prefix("mo/")
                     .or_else(|| r.strip_prefix("node/mo/"))
-                    .map(|d| Scope::Mo {
+                    .map(|d| Target::Dn {
                         dn: d.trim_end_matches('/').to_string(),
                     })
             };
-            if let Some(Scope::Mo { dn }) = &scope {
+            if let Some(Target::Dn { dn }) = &target {
                 if !crate::util::valid_dn(dn) {
                     return err(enc, 400, &format!("Invalid DN {dn}"));
                 }
             }
-            match (scope, m) {
-                (Some(scope), &Method::GET) => query(sim, sid, enc, scope, &params),
-                (Some(Scope::Mo { dn }), &Method::POST) => write(sim, enc, &dn, &body),
-                (Some(Scope::Mo { dn }), &Method::DELETE) => {
-                    let mut st = sim.lock();
-                    let st = &mut *st;
-                    let changes = st.mit.delete(&dn, &mut st.clock);
-                    st.dispatch(&sim.cat, changes);
+            match (target, m) {
+                (Some(target), &Method::GET) => query(sim, sid, enc, target, &params),
+                (Some(Target::Dn { dn }), &Method::POST) => write(sim, enc, &dn, &body),
+                (Some(Target::Dn { dn }), &Method::DELETE) => {
+                    sim.lock().delete(&sim.cat, &dn, now);
                     body_resp(200, enc, envelope(enc, 0, None, &[]))
                 }
                 (Some(_), _) => err(enc, 405, "Method not allowed"),
@@ -347,9 +344,9 @@ async fn api(sim: &Arc<Sim>, peer: SocketAddr, req: Request) -> Response {
 // ---------------------------------------------------------------- sessions
 
 /// Parse an aaaUser body (JSON or XML): (name, pwd).
-fn parse_aaa_user(enc: Enc, body: &[u8]) -> Option<(String, String)> {
+fn parse_aaa_user(enc: Format, body: &[u8]) -> Option<(String, String)> {
     match enc {
-        Enc::Json => {
+        Format::Json => {
             let v: serde_json::Value = serde_json::from_slice(body).ok()?;
             let a = v.get("aaaUser")?.get("attributes")?;
             let name = a.get("name")?.as_str()?.to_string();
@@ -360,7 +357,7 @@ fn parse_aaa_user(enc: Enc, body: &[u8]) -> Option<(String, String)> {
                 .to_string();
             Some((name, pwd))
         }
-        Enc::Xml => {
+        Format::Xml => {
             let nodes = parse_xml_tree(body)?;
             let n = nodes.into_iter().find(|n| n.class == "aaaUser")?;
             let name = n.attrs.get("name")?.clone();
@@ -463,7 +460,7 @@ fn with_cookie(mut r: Response, token: &str) -> Response {
 fn login(
     sim: &Arc<Sim>,
     ip: std::net::IpAddr,
-    enc: Enc,
+    enc: Format,
     params: &[(String, String)],
     body: &[u8],
 ) -> Response {
@@ -496,7 +493,7 @@ fn login(
 fn refresh(
     sim: &Arc<Sim>,
     ip: std::net::IpAddr,
-    enc: Enc,
+    enc: Format,
     headers: &HeaderMap,
     params: &[(String, String)],
 ) -> Response {
@@ -526,7 +523,12 @@ fn refresh(
     with_cookie(body_resp(200, enc, envelope(enc, 1, None, &[node])), &token)
 }
 
-fn logout(sim: &Arc<Sim>, enc: Enc, headers: &HeaderMap, params: &[(String, String)]) -> Response {
+fn logout(
+    sim: &Arc<Sim>,
+    enc: Format,
+    headers: &HeaderMap,
+    params: &[(String, String)],
+) -> Response {
     let mut st = sim.lock();
     match st.auth(
         &request_tokens(headers),
@@ -534,7 +536,7 @@ fn logout(sim: &Arc<Sim>, enc: Enc, headers: &HeaderMap, params: &[(String, Stri
         Instant::now(),
     ) {
         Ok(sid) => {
-            st.end_session(sid, EndReason::Logout);
+            st.end_session(sid, EndReason::Logout, Instant::now());
             body_resp(200, enc, envelope(enc, 0, None, &[]))
         }
         Err(e) => auth_err(enc, e),
@@ -543,7 +545,7 @@ fn logout(sim: &Arc<Sim>, enc: Enc, headers: &HeaderMap, params: &[(String, Stri
 
 fn sub_refresh(
     sim: &Arc<Sim>,
-    enc: Enc,
+    enc: Format,
     headers: &HeaderMap,
     params: &[(String, String)],
 ) -> Response {
@@ -568,8 +570,8 @@ fn sub_refresh(
         return err(enc, 400, TEXT_SUB_REFRESH);
     }
     match enc {
-        Enc::Json => body_resp(200, enc, "{\"imdata\":[]}".into()),
-        Enc::Xml => body_resp(200, enc, format!("{XML_DECL}<imdata></imdata>")),
+        Format::Json => body_resp(200, enc, "{\"imdata\":[]}".into()),
+        Format::Xml => body_resp(200, enc, format!("{XML_DECL}<imdata></imdata>")),
     }
 }
 
@@ -584,7 +586,7 @@ fn result_node(
     depth: u32,
 ) -> Option<Node> {
     let mo = st.mit.get(dn)?;
-    let mut attrs = prop_filter(mo, q.prop_include, &sim.cat);
+    let mut attrs = prop_filter(mo, q.rsp_prop_include, &sim.cat);
     if depth == 0 {
         attrs.insert("dn".into(), dn.to_string());
     } else {
@@ -601,7 +603,7 @@ fn result_node(
         for c in st.mit.children_of(dn) {
             let Some(cm) = st.mit.get(&c) else { continue };
             let wanted = q
-                .rsp_subtree_classes
+                .rsp_subtree_class
                 .as_ref()
                 .into_iter()
                 .all(|l| l.contains(&cm.class));
@@ -625,11 +627,11 @@ fn result_node(
 fn query(
     sim: &Arc<Sim>,
     sid: u64,
-    enc: Enc,
-    scope: Scope,
+    enc: Format,
+    target: Target,
     params: &[(String, String)],
 ) -> Response {
-    let q = match Query::parse(scope, params, &sim.cat) {
+    let q = match Query::parse(target, params, &sim.cat) {
         Ok(q) => q,
         Err((code, text)) => return err(enc, code, &text),
     };
@@ -663,322 +665,13 @@ fn query(
     body_resp(200, enc, envelope(enc, total, sub_id.as_deref(), &nodes))
 }
 
-// ---------------------------------------------------------------- writes
-
-/// A parsed object from a write body.
-#[derive(Debug, Clone, Default)]
-pub struct InNode {
-    pub class: String,
-    pub attrs: Attrs,
-    pub children: Vec<InNode>,
-}
-
-fn json_to_in(v: &serde_json::Value, depth: u32) -> Option<InNode> {
-    if depth > 32 {
-        return None;
-    }
-    let obj = v.as_object()?;
-    let (class, inner) = obj.iter().next()?;
-    let mut n = InNode {
-        class: class.clone(),
-        ..Default::default()
-    };
-    if let Some(a) = inner.get("attributes").and_then(|a| a.as_object()) {
-        for (k, v) in a {
-            let s = match v {
-                serde_json::Value::String(s) => s.clone(),
-                serde_json::Value::Number(x) => x.to_string(),
-                serde_json::Value::Bool(b) => if *b { "yes" } else { "no" }.to_string(),
-                _ => return None,
-            };
-            n.attrs.insert(k.clone(), s);
-        }
-    }
-    if let Some(ch) = inner.get("children") {
-        for c in ch.as_array()? {
-            n.children.push(json_to_in(c, depth + 1)?);
-        }
-    }
-    Some(n)
-}
-
-/// Parse XML elements into a forest (used for login and write bodies).
-pub fn parse_xml_tree(body: &[u8]) -> Option<Vec<InNode>> {
-    use quick_xml::events::Event;
-    let mut r = quick_xml::Reader::from_reader(body);
-    let mut stack: Vec<InNode> = Vec::new();
-    let mut roots = Vec::new();
-    let mut buf = Vec::new();
-    let to_node = |e: &quick_xml::events::BytesStart| -> Option<InNode> {
-        let class = String::from_utf8(e.name().as_ref().to_vec()).ok()?;
-        let mut n = InNode {
-            class,
-            ..Default::default()
-        };
-        for a in e.attributes() {
-            let a = a.ok()?;
-            let k = String::from_utf8(a.key.as_ref().to_vec()).ok()?;
-            let v = a.unescape_value().ok()?.into_owned();
-            n.attrs.insert(k, v);
-        }
-        Some(n)
-    };
-    loop {
-        match r.read_event_into(&mut buf).ok()? {
-            Event::Start(e) => {
-                if stack.len() > 32 {
-                    return None;
-                }
-                stack.push(to_node(&e)?);
-            }
-            Event::Empty(e) => {
-                let n = to_node(&e)?;
-                match stack.last_mut() {
-                    Some(p) => p.children.push(n),
-                    None => roots.push(n),
-                }
-            }
-            Event::End(_) => {
-                let n = stack.pop()?;
-                match stack.last_mut() {
-                    Some(p) => p.children.push(n),
-                    None => roots.push(n),
-                }
-            }
-            Event::Eof => break,
-            _ => {}
-        }
-        buf.clear();
-    }
-    if !stack.is_empty() || roots.is_empty() {
-        return None;
-    }
-    Some(roots)
-}
-
-/// Named relations resolve like APIC: `fvRsBd.tnFvBDName` / `fvRsCtx.tnFvCtxName` set
-/// `tDn`, `tRn` and `state` (the tenant's object, else tenant common's, else missing-target).
-pub fn resolve_relation(mit: &crate::mit::Mit, class: &str, dn: &str, attrs: &mut Attrs) {
-    let (name_prop, prefix) = match class {
-        "fvRsBd" => ("tnFvBDName", "BD-"),
-        "fvRsCtx" => ("tnFvCtxName", "ctx-"),
-        _ => return,
-    };
-    let Some(name) = attrs.get(name_prop).cloned() else {
-        return;
-    };
-    let tenant: String = dn.split('/').take(2).collect::<Vec<_>>().join("/");
-    let name = if name.is_empty() {
-        "default".to_string()
-    } else {
-        name
-    };
-    let own = format!("{tenant}/{prefix}{name}");
-    let common = format!("uni/tn-common/{prefix}{name}");
-    let (tdn, state) = if mit.contains(&own) {
-        (own, "formed")
-    } else if mit.contains(&common) {
-        (common, "formed")
-    } else {
-        (own, "missing-target")
-    };
-    attrs.insert("tDn".into(), tdn);
-    attrs.insert("tRn".into(), format!("{prefix}{name}"));
-    attrs.insert("state".into(), state.into());
-}
-
-/// Objects the device creates on its own next to a new object.
-pub fn auto_children(flavor: Flavor, class: &str, dn: &str) -> Vec<(String, String, Attrs)> {
-    if flavor != Flavor::Apic {
-        return Vec::new();
-    }
-    let a = |kv: &[(&str, &str)]| -> Attrs {
-        kv.iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    };
-    match class {
-        "fvTenant" => vec![(
-            format!("{dn}/rsTenantMonPol"),
-            "fvRsTenantMonPol".into(),
-            a(&[]),
-        )],
-        "fvAEPg" => vec![(
-            format!("{dn}/rsbd"),
-            "fvRsBd".into(),
-            a(&[
-                ("tnFvBDName", ""),
-                ("tDn", "uni/tn-common/BD-default"),
-                ("tRn", "BD-default"),
-                ("state", "formed"),
-                ("uid", "0"),
-            ]),
-        )],
-        "fvBD" => vec![(
-            format!("{dn}/rsctx"),
-            "fvRsCtx".into(),
-            a(&[
-                ("tnFvCtxName", ""),
-                ("tDn", "uni/tn-common/ctx-default"),
-                ("tRn", "ctx-default"),
-                ("state", "formed"),
-                ("uid", "0"),
-            ]),
-        )],
-        _ => Vec::new(),
-    }
-}
-
-/// Apply a write body rooted at the URL's DN. Returns the changes, or a 400 text.
-pub fn apply_write(
-    sim: &Sim,
-    st: &mut crate::state::State,
-    url_dn: &str,
-    root: &InNode,
-) -> Result<Vec<Change>, String> {
-    let info = sim
-        .cat
-        .get(&root.class)
-        .ok_or_else(|| format!("Request failed, unresolved class for {}", root.class))?;
-    let dn = if let Some(d) = root.attrs.get("dn") {
-        d.clone()
-    } else if info.parse_rn(split_dn(url_dn).1).is_some() {
-        url_dn.to_string()
-    } else {
-        let rn = info.make_rn(&root.attrs).ok_or_else(|| {
-            format!(
-                "Invalid request: missing naming properties for class {}",
-                root.class
-            )
-        })?;
-        if url_dn.is_empty() {
-            rn
-        } else {
-            format!("{url_dn}/{rn}")
-        }
-    };
-    let mut out = Vec::new();
-    apply_node(sim, st, &dn, root, &mut out, 0)?;
-    Ok(out)
-}
-
-fn apply_node(
-    sim: &Sim,
-    st: &mut crate::state::State,
-    dn: &str,
-    n: &InNode,
-    out: &mut Vec<Change>,
-    depth: u32,
-) -> Result<(), String> {
-    if depth > 32 {
-        return Err("Invalid request: nesting too deep".into());
-    }
-    let info = sim
-        .cat
-        .get(&n.class)
-        .ok_or_else(|| format!("Request failed, unresolved class for {}", n.class))?;
-    let status = n.attrs.get("status").map(String::as_str).unwrap_or("");
-    if status.contains("deleted") {
-        let st2 = &mut *st;
-        out.extend(st2.mit.delete(dn, &mut st2.clock));
-        return Ok(());
-    }
-    // The DN must fit the class.
-    let rn = split_dn(dn).1;
-    let naming = info
-        .parse_rn(rn)
-        .ok_or_else(|| format!("Invalid request: dn {dn} does not match class {}", n.class))?;
-    let parent = split_dn(dn).0;
-    if !parent.is_empty() && !st.mit.contains(parent) {
-        return Err(format!(
-            "Invalid request: parent object {parent} does not exist"
-        ));
-    }
-    if info.template.len() > 5 {
-        for k in n.attrs.keys() {
-            if !info.template.contains_key(k)
-                && !matches!(k.as_str(), "dn" | "rn" | "status" | "childAction" | "modTs")
-            {
-                return Err(format!("unknown property {k} for class {}", n.class));
-            }
-        }
-    }
-    let mut attrs = n.attrs.clone();
-    for (k, v) in naming {
-        attrs.insert(k, v);
-    }
-    resolve_relation(&st.mit, &n.class, dn, &mut attrs);
-    let existed = st.mit.contains(dn);
-    let st2 = &mut *st;
-    if let Some(ch) = st2
-        .mit
-        .upsert(dn, &n.class, &attrs, Some(&info.template), &mut st2.clock)
-    {
-        out.push(ch);
-    }
-    for c in &n.children {
-        let cinfo = sim
-            .cat
-            .get(&c.class)
-            .ok_or_else(|| format!("Request failed, unresolved class for {}", c.class))?;
-        let cdn = match (c.attrs.get("dn"), c.attrs.get("rn")) {
-            (Some(d), _) => d.clone(),
-            (None, Some(r)) => format!("{dn}/{r}"),
-            (None, None) => {
-                let r = cinfo.make_rn(&c.attrs).ok_or_else(|| {
-                    format!(
-                        "Invalid request: missing naming properties for class {}",
-                        c.class
-                    )
-                })?;
-                format!("{dn}/{r}")
-            }
-        };
-        apply_node(sim, st, &cdn, c, out, depth + 1)?;
-    }
-    if !existed {
-        for (adn, aclass, aattrs) in auto_children(sim.cfg.flavor, &n.class, dn) {
-            if !st.mit.contains(&adn) {
-                let t = sim.cat.get(&aclass).map(|i| i.template.clone());
-                let st2 = &mut *st;
-                if let Some(ch) = st2
-                    .mit
-                    .upsert(&adn, &aclass, &aattrs, t.as_ref(), &mut st2.clock)
-                {
-                    out.push(ch);
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
-pub fn parse_write_body(enc: Enc, body: &[u8]) -> Result<InNode, String> {
-    match enc {
-        Enc::Json => {
-            let v: serde_json::Value = serde_json::from_slice(body)
-                .map_err(|e| format!("Invalid request: JSON parsing error: {e}"))?;
-            json_to_in(&v, 0).ok_or_else(|| {
-                "Invalid request: expected {\"<class>\":{\"attributes\":{...}}}".to_string()
-            })
-        }
-        Enc::Xml => parse_xml_tree(body)
-            .and_then(|v| v.into_iter().next())
-            .ok_or_else(|| "Invalid request: XML parsing error".to_string()),
-    }
-}
-
-fn write(sim: &Arc<Sim>, enc: Enc, url_dn: &str, body: &[u8]) -> Response {
+fn write(sim: &Arc<Sim>, enc: Format, url_dn: &str, body: &[u8]) -> Response {
     let root = match parse_write_body(enc, body) {
         Ok(r) => r,
         Err(t) => return err(enc, 400, &t),
     };
-    let mut st = sim.lock();
-    match apply_write(sim, &mut st, url_dn, &root) {
-        Ok(changes) => {
-            st.dispatch(&sim.cat, changes);
-            body_resp(200, enc, envelope(enc, 0, None, &[]))
-        }
+    match sim.lock().write(&sim.cat, url_dn, &root, Instant::now()) {
+        Ok(_) => body_resp(200, enc, envelope(enc, 0, None, &[])),
         Err(t) => err(enc, 400, &t),
     }
 }
@@ -994,7 +687,7 @@ pub(crate) async fn upgrade(
     match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
         Ok(w) => Ok((w, parts)),
         Err(_) => Err(err(
-            Enc::Json,
+            Format::Json,
             400,
             "Invalid request: WebSocket upgrade expected",
         )),
@@ -1009,15 +702,15 @@ async fn socket(sim: &Arc<Sim>, token: String, req: Request) -> Response {
     let attached = {
         let mut st = sim.lock();
         if st.faults.down_until.is_some_and(|t| Instant::now() < t) {
-            return err(Enc::Json, 503, TEXT_THROTTLED);
+            return err(Format::Json, 503, TEXT_THROTTLED);
         }
         match st.auth_socket(&token, Instant::now()) {
             Ok(sid) => st.attach_socket(sid).map(|(conn, rx)| (sid, conn, rx)),
-            Err(e) => return auth_err(Enc::Json, e),
+            Err(e) => return auth_err(Format::Json, e),
         }
     };
     let Some((sid, conn, rx)) = attached else {
-        return auth_err(Enc::Json, AuthErr::NoCookie);
+        return auth_err(Format::Json, AuthErr::NoCookie);
     };
     let sim = sim.clone();
     ws.on_upgrade(move |socket| socket_task(sim, sid, conn, rx, socket))
