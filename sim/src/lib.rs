@@ -11,6 +11,7 @@
 //! # Ok(()) }
 //! ```
 
+mod api;
 pub mod catalog;
 mod churn;
 mod faults;
@@ -18,8 +19,9 @@ pub mod mit;
 mod proxy;
 pub mod query;
 pub mod render;
+mod routes;
 mod seed;
-mod server;
+mod socket;
 pub mod state;
 mod statics;
 pub mod util;
@@ -294,7 +296,7 @@ pub async fn spawn(cfg: SimConfig) -> std::io::Result<SimHandle> {
     if sim.upstream.is_none() {
         tokio::spawn(churn::run(sim.clone()));
     }
-    let app = server::router(sim.clone());
+    let app = routes::router(sim.clone());
     let mut rx = sim.shutdown_signal();
     let done = tokio::spawn(async move {
         let _ = axum::serve(

@@ -16,6 +16,15 @@ pub enum Format {
 }
 
 impl Format {
+    /// A path ending in `.xml` asks for XML; everything else is answered in JSON.
+    pub fn of_path(path: &str) -> Format {
+        if path.ends_with(".xml") {
+            Format::Xml
+        } else {
+            Format::Json
+        }
+    }
+
     pub fn content_type(self) -> &'static str {
         match self {
             Format::Json => "application/json",

@@ -100,6 +100,28 @@ pub struct Faults {
     pub strip_status: u32,
 }
 
+impl Faults {
+    /// The delay for the next REST request (ms, 0 for none), counting down a limited delay.
+    pub fn take_delay(&mut self) -> u64 {
+        let d = self.delay_ms;
+        if d == 0 {
+            return 0;
+        }
+        match &mut self.delay_n {
+            Some(0) => {
+                self.delay_ms = 0;
+                self.delay_n = None;
+                0
+            }
+            Some(n) => {
+                *n -= 1;
+                d
+            }
+            None => d,
+        }
+    }
+}
+
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Counters {
     pub frames_sent: u64,
