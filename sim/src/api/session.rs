@@ -120,9 +120,12 @@ fn login_node(sim: &Sim, s: &crate::state::Session, url_token: Option<&str>) -> 
     }
 }
 
-fn with_cookie(mut r: Response, token: &str) -> Response {
-    // Plain http: no `Secure` (browsers would drop the cookie). No SameSite, like the devices.
-    if let Ok(v) = HeaderValue::from_str(&format!("APIC-cookie={token}; path=/; HttpOnly")) {
+fn with_cookie(sim: &Sim, mut r: Response, token: &str) -> Response {
+    // `Secure` only over TLS: on plain http browsers would drop the cookie. No SameSite, like
+    // the devices.
+    let secure = if sim.tls.is_some() { "; Secure" } else { "" };
+    let cookie = format!("APIC-cookie={token}; path=/; HttpOnly{secure}");
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
         r.headers_mut().append(header::SET_COOKIE, v);
     }
     r
@@ -154,7 +157,11 @@ pub async fn login(State(sim): State<Arc<Sim>>, rest: Rest) -> Response {
     let node = login_node(&sim, s, s.url_token.as_deref());
     let token = s.token.clone();
     drop(st);
-    with_cookie(body_resp(200, enc, envelope(enc, 1, None, &[node])), &token)
+    with_cookie(
+        &sim,
+        body_resp(200, enc, envelope(enc, 1, None, &[node])),
+        &token,
+    )
 }
 
 /// `aaaRefresh`: a new token for the session (the old one keeps its grace).
@@ -179,7 +186,11 @@ pub async fn refresh(State(sim): State<Arc<Sim>>, rest: Rest) -> Response {
     let node = login_node(&sim, s, s.url_token.as_ref().map(|_| ""));
     let token = s.token.clone();
     drop(st);
-    with_cookie(body_resp(200, enc, envelope(enc, 1, None, &[node])), &token)
+    with_cookie(
+        &sim,
+        body_resp(200, enc, envelope(enc, 1, None, &[node])),
+        &token,
+    )
 }
 
 /// `aaaLogout`: the session ends, its socket closes.
