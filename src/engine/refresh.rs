@@ -88,8 +88,8 @@ impl Engine {
         let expires_at = s.expires_at;
         match r {
             Ok(()) => {
-                s.expires_at = p.sent_at + s.lifetime_ms;
                 let lifetime = s.lifetime_ms;
+                self.set_expiry(h, p.sent_at + lifetime);
                 self.pacing.unthrottled();
                 if now >= self.pacing.throttle_until {
                     self.health.signal(Signal::ThrottleOver);

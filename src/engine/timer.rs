@@ -24,11 +24,13 @@ pub enum Timer {
     SessionRefresh,
     /// The make-before-break session rotation (session.rs).
     Rotation,
-    /// A subscribe that failed transiently is queued again (subs.rs).
+    /// A subscribe that failed transiently is queued again (subscribe.rs).
     SubscribeRetry,
+    /// An active subscription reaches its expiry unrefreshed and is expired (subs.rs).
+    Expiry,
     /// Planned refreshes join the ready set (pacing.rs).
     RefreshDue,
-    /// A subscribe slot is free while subscriptions wait for one (subs.rs). Due at once when it
+    /// A subscribe slot is free while subscriptions wait for one (subscribe.rs). Due at once when it
     /// is, so it never outlives the input that made it due.
     SubscribeSlot,
     /// The next refresh slot under the rate cap (pacing.rs).
@@ -43,13 +45,14 @@ pub enum Timer {
 
 impl Timer {
     /// The table: every timer, in the order due ones run.
-    pub const ALL: [Timer; 12] = [
+    pub const ALL: [Timer; 13] = [
         Timer::RequestTimeout,
         Timer::SocketOpen,
         Timer::Reconnect,
         Timer::SessionRefresh,
         Timer::Rotation,
         Timer::SubscribeRetry,
+        Timer::Expiry,
         Timer::RefreshDue,
         Timer::SubscribeSlot,
         Timer::RefreshSlot,
@@ -75,6 +78,7 @@ impl Engine {
             Timer::SessionRefresh => self.session.refresh_due_at(),
             Timer::Rotation => self.rotation_due_at(),
             Timer::SubscribeRetry => self.subs.next_retry(),
+            Timer::Expiry => self.subs.next_expiry(),
             Timer::RefreshDue => self.pacing.next_planned(),
             Timer::SubscribeSlot => self.subscribe_slot_at(),
             Timer::RefreshSlot => self.refresh_slot_at(),
@@ -94,6 +98,7 @@ impl Engine {
             Timer::SessionRefresh => self.send_session_refresh(now, false),
             Timer::Rotation => self.start_rotation(now),
             Timer::SubscribeRetry => self.retry_due_subscribes(now),
+            Timer::Expiry => self.expire_lapsed(now),
             Timer::RefreshDue => self.ready_due_refreshes(now),
             Timer::SubscribeSlot => self.pump_subscribes(now),
             Timer::RefreshSlot => self.pump_refreshes(now),
