@@ -179,10 +179,12 @@ impl Subs {
         }
     }
 
+    #[inline]
     pub(super) fn next_retry(&self) -> Option<u64> {
         self.retries.first().map(|(t, _)| *t)
     }
 
+    #[inline]
     pub(super) fn next_expiry(&self) -> Option<u64> {
         self.expiries.first().map(|(t, _)| *t)
     }

@@ -50,6 +50,7 @@ impl Engine {
     }
 
     /// Timer: a subscribe slot is free and subscriptions wait for one.
+    #[inline]
     pub(super) fn subscribe_slot_at(&self) -> Option<u64> {
         let free = self.subs.inflight < self.cfg.max_inflight_subscribes.max(1);
         (self.socket_up()

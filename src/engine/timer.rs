@@ -65,6 +65,7 @@ impl Timer {
 impl Engine {
     /// When `t` is due next, if it is armed. A stopped engine has no timers; one that is logging
     /// out only waits for its requests.
+    #[inline]
     fn deadline(&self, t: Timer) -> Option<u64> {
         match self.conn.conn {
             Conn::Closed | Conn::Failed(_) => return None,
@@ -139,5 +140,6 @@ impl Engine {
             }
         }
         self.update_state();
+        self.next_wake = Some(self.next_timer_at());
     }
 }
