@@ -129,17 +129,25 @@ impl Engine {
     /// Every input ends here. A timer is looked at after the ones before it ran, so one that an
     /// earlier one disarmed does not fire.
     pub(super) fn drive(&mut self, now: u64) {
+        let mut fired = false;
+        // When nothing fires, the deadlines looked at here are still the next ones.
+        let mut next: Option<(Timer, u64)> = None;
         for t in Timer::ALL {
             match self.conn.conn {
                 Conn::Closed | Conn::Failed(_) => break,
                 Conn::LoggingOut if t != Timer::RequestTimeout => return,
                 _ => {}
             }
-            if self.deadline(t).is_some_and(|at| at <= now) {
-                self.fire(t, now);
+            match self.deadline(t) {
+                Some(at) if at <= now => {
+                    self.fire(t, now);
+                    fired = true;
+                }
+                Some(at) if next.is_none_or(|(_, n)| at < n) => next = Some((t, at)),
+                _ => {}
             }
         }
         self.update_state();
-        self.next_wake = Some(self.next_timer_at());
+        self.next_wake = Some(if fired { self.next_timer_at() } else { next });
     }
 }
