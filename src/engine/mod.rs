@@ -24,12 +24,12 @@
 //! `Subscribed`. A consumer can therefore always treat what follows a gap as the truth.
 //!
 //! This file holds the public surface only: each input enters (clock checks), hands the work to
-//! the part that owns it, and ends in [`timer`]'s `drive`, which runs whatever became due. The
-//! parts: `conn` (attempts, sockets, rebuild), `session` (token, keepalive, rotation), `subs`
-//! (phases and their indexes), `subscribe` (subscribe requests and answers), `refresh` (refresh
-//! answers), `pacing` (rate cap, throttling),
-//! `delivery` (frames to consumers), `health` (silence, clocks, "degraded"), `requests` and the
-//! pure `reconcile`.
+//! the part that owns it, and ends in `timer`'s `drive`, which runs whatever became due. Each
+//! part owns its state, its deadlines and what happens when they fire: `conn` (attempts,
+//! sockets, rebuild), `session` (token, keepalive, rotation), `subs` (phases and their indexes),
+//! `subscribe` (subscribe requests and answers), `refresh` (refresh answers), `pacing` (rate
+//! cap, throttling), `delivery` (frames to consumers), `health` (silence, clocks, "degraded"),
+//! `requests`, and the pure `reconcile`.
 
 mod config;
 mod conn;
