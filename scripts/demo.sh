@@ -6,10 +6,11 @@
 #   bash scripts/demo.sh --nxos               # a simulated NX-OS switch instead
 #   bash scripts/demo.sh --upstream https://apic1   # a real device, proxied same-origin
 #   bash scripts/demo.sh --port 0 --churn 20  # any free port, more activity
+#   bash scripts/demo.sh --tls                # HTTPS and WSS like a device (self-signed certificate)
 set -euo pipefail
 
 usage() {
-  sed -n '2,8p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  sed -n '2,9p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
   cat <<'USAGE'
 Options:
   --nxos            simulate an NX-OS switch (default: an APIC controller)
@@ -18,6 +19,8 @@ Options:
   --port N          listen on 127.0.0.1:N (default 8000; 0 picks a free port)
   --churn N         simulated changes per second (default 5; 0 for a quiet fabric)
   --objects N       approximate size of the simulated tree (default 3000)
+  --tls             serve https:// and wss:// only, with a self-signed certificate made at start
+                    (the browser asks to accept it; its SHA-256 fingerprint is printed to compare)
   -h, --help        this help
 USAGE
 }
@@ -27,6 +30,7 @@ upstream=""
 port=8000
 churn=5
 objects=3000
+tls=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --nxos) flavor=nxos ;;
@@ -39,6 +43,7 @@ while [ $# -gt 0 ]; do
     --churn=*) churn="${1#*=}" ;;
     --objects) objects="${2:?--objects needs a number}"; shift ;;
     --objects=*) objects="${1#*=}" ;;
+    --tls) tls=1 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "unknown option: $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -60,6 +65,7 @@ cargo build -p dme-sim --locked --quiet
 
 args=(--flavor "$flavor" --bind "127.0.0.1:$port" --churn "$churn" --objects "$objects" --www www --pkg pkg)
 [ -n "$upstream" ] && args+=(--upstream "$upstream")
+[ -n "$tls" ] && args+=(--tls)
 
 LOG="$ROOT/target/demo-sim.log"
 mkdir -p "$(dirname "$LOG")"
@@ -72,7 +78,7 @@ trap stop EXIT
 
 url=""
 for _ in $(seq 1 100); do
-  url=$(grep -Eo 'http://127\.0\.0\.1:[0-9]+' "$LOG" | head -n 1 || true)
+  url=$(grep -Eo 'https?://127\.0\.0\.1:[0-9]+' "$LOG" | head -n 1 || true)
   [ -n "$url" ] && break
   kill -0 "$SIM_PID" 2>/dev/null || break
   sleep 0.1
@@ -98,7 +104,9 @@ cat <<BANNER
   │    open  $page
   │
   │  $what
-  │  Press Connect; "Break it" injects faults. Ctrl-C stops.
+  │  Press Connect; "Break it" injects faults. Ctrl-C stops.${tls:+
+  │  TLS: the certificate is self-signed; accept it in the browser if its
+  │  SHA-256 fingerprint matches the one printed below.}
   └───────────────────────────────────────────────────────────────────────
 
 BANNER

@@ -86,6 +86,8 @@ if cargo build -p dme-sim --locked >"$LOGDIR/sim-build.log" 2>&1 \
   # target/e2e-artifacts/), and the npm package packed, installed offline into a fresh project and
   # used from Node.js, an esbuild bundle in Chromium and Deno.
   tests e2e-console node tests/e2e/console.test.mjs
+  # The same console and package over HTTPS and WSS (dme-sim --tls, its self-signed certificate).
+  tests e2e-console-tls node tests/e2e/console-tls.test.mjs
   tests e2e-package node tests/e2e/package.test.mjs
   # Leaks: 1,000 EventChannel open/close and 10,000 subscribe/close cycles in Chromium leave
   # memory flat and no timer, listener or socket behind.

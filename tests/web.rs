@@ -638,6 +638,34 @@ async fn getevent_pulls_and_times_out() {
     ec.close();
 }
 
+/// A `refresh()` still waiting when the session closes is answered, not left pending forever.
+#[wasm_bindgen_test]
+async fn a_refresh_waiting_when_the_session_closes_rejects() {
+    let Fx {
+        _turn,
+        base: _,
+        session,
+        log: _,
+        ec,
+    } = fixture().await;
+    let sub = subscribe_raw(&ec, class("fvTenant"), None).await;
+    let pending: JsValue = sub.refresh().into();
+    session.close();
+    let later = js(
+        "return new Promise(r => setTimeout(() => r('still pending'), 3000));",
+        &JsValue::UNDEFINED,
+        &JsValue::UNDEFINED,
+    );
+    let err = wait(Promise::race(&Array::of2(&pending, &later)))
+        .await
+        .expect_err("the refresh rejects");
+    assert_eq!(
+        get(&err, "code").as_string().as_deref(),
+        Some("REFRESH_REJECTED")
+    );
+    ec.close();
+}
+
 #[wasm_bindgen_test]
 async fn nxos_flavor_run() {
     let _turn = turn().await;

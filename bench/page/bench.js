@@ -6,7 +6,7 @@
 // works, with real subscription ids), forwards open/close/error, and lets the bench dispatch
 // generated frames to the package's `onmessage` exactly as a socket would.
 import init, { Session, EventChannel, ClassQuery } from "/pkg/index.js";
-import { CORPORA, corpus, burstFrame } from "./gen.js";
+import { CORPORA, corpus, burstFrame, sentinelFrame, endpoint, jsonFrame } from "./gen.js";
 
 const RealWS = globalThis.WebSocket;
 let arrival = 0; // performance.now() when the frame being handled arrived
@@ -37,17 +37,32 @@ globalThis.WebSocket = BenchSocket;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const yieldTask = () => new Promise((r) => { const c = new MessageChannel(); c.port1.onmessage = () => r(); c.port2.postMessage(0); });
 
-const S = { delivered: 0, errors: [], latencies: null };
+const S = { delivered: 0, errors: [], latencies: null, read: 0, sentinels: 0 };
 let wasm;
 let ec;
 const ids = { off: [], on: [] };
+
+// Both consumers read every field of every object they are handed, as a console rendering them
+// would: a lazy representation would pay here, not escape the measurement.
+function readAll(mos) {
+  let n = 0;
+  for (const mo of mos) {
+    n += mo.className.length + mo.dn.length + mo.status.length;
+    if (mo.statusMissing) n++;
+    const a = mo.attributes;
+    for (const k in a) n += k.length + a[k].length;
+    if (mo.dn.startsWith("uni/tn-bench-sentinel-")) S.sentinels++;
+  }
+  S.read += n;
+  return mos.length;
+}
 
 async function setup({ classes = ["fvTenant"], live = false } = {}) {
   wasm = await init();
   const session = await Session.login({ url: location.origin, user: "admin", password: "ins3965!", flavor: "apic" });
   ec = new EventChannel(session, { onError: (e) => S.errors.push(`${e.code}: ${e.message}`) });
   const onEvent = (mos) => {
-    S.delivered += mos.length;
+    S.delivered += readAll(mos);
     if (S.latencies) S.latencies.push(performance.now() - arrival);
   };
   if (live) {
@@ -59,47 +74,81 @@ async function setup({ classes = ["fvTenant"], live = false } = {}) {
   return { ids };
 }
 
-// ---- the plain JavaScript a team would write instead: parse, route ids, merge into a Map, call back.
-function plainJs() {
-  const subs = new Map(); // id -> { store: Map(dn -> mo), cb }
-  const sock = { onmessage: null, delivered: 0 };
-  const cb = (mos) => { sock.delivered += mos.length; };
-  for (const id of ids.off) subs.set(id, { store: new Map(), cb });
-  const xml = new DOMParser();
-  sock.onmessage = (ev) => {
-    const text = ev.data;
-    let idList;
-    const mos = [];
-    if (text.charCodeAt(0) === 60) {
-      const root = xml.parseFromString(text, "application/xml").documentElement;
-      idList = (root.getAttribute("subscriptionId") || "").split(",");
-      for (let el = root.firstElementChild; el; el = el.nextElementSibling) {
-        const attributes = {};
-        for (const a of el.attributes) attributes[a.name] = a.value;
-        mos.push({ className: el.tagName, dn: attributes.dn, status: attributes.status || "modified", attributes });
-      }
-    } else {
-      const doc = JSON.parse(text);
-      idList = doc.subscriptionId;
-      for (const entry of doc.imdata) {
-        for (const className in entry) {
-          const attributes = entry[className].attributes;
-          mos.push({ className, dn: attributes.dn, status: attributes.status || "modified", attributes });
-        }
+// ---- the plain JavaScript a team would write instead: parse, route ids, and with `store` merge
+// into a Map per subscription and hand out the merged object (with the package's rules: a delete
+// hands out the last full object, a push that changes nothing is not handed out).
+function parseFrame(text, xml) {
+  const mos = [];
+  let idList;
+  if (text.charCodeAt(0) === 60) {
+    const root = xml.parseFromString(text, "application/xml").documentElement;
+    idList = (root.getAttribute("subscriptionId") || "").split(",");
+    for (let el = root.firstElementChild; el; el = el.nextElementSibling) {
+      const attributes = {};
+      for (const a of el.attributes) attributes[a.name] = a.value;
+      mos.push({ className: el.tagName, dn: attributes.dn, status: attributes.status || "modified", attributes });
+    }
+  } else {
+    const doc = JSON.parse(text);
+    idList = doc.subscriptionId;
+    for (const entry of doc.imdata) {
+      for (const className in entry) {
+        const attributes = entry[className].attributes;
+        mos.push({ className, dn: attributes.dn, status: attributes.status || "modified", attributes });
       }
     }
+  }
+  return [idList, mos];
+}
+
+function mergeInto(store, mo) {
+  const held = store.get(mo.dn);
+  if (mo.status === "deleted") {
+    if (!held) return null;
+    store.delete(mo.dn);
+    return { className: held.className, dn: held.dn, status: "deleted", attributes: held.attributes };
+  }
+  if (held && mo.status !== "created") {
+    let changed = false;
+    const a = held.attributes;
+    for (const k in mo.attributes) {
+      const v = mo.attributes[k];
+      if (k === "rn" && v === "") continue;
+      if (a[k] !== v) { a[k] = v; changed = true; }
+    }
+    if (!changed) return null;
+    held.status = "modified";
+    return held;
+  }
+  if (held) {
+    const a = held.attributes;
+    let same = true;
+    let n = 0;
+    for (const k in mo.attributes) { n++; if (a[k] !== mo.attributes[k]) { same = false; break; } }
+    if (same && n === Object.keys(a).length && held.className === mo.className) return null;
+  }
+  const full = { className: mo.className, dn: mo.dn, status: "created", attributes: { ...mo.attributes } };
+  store.set(mo.dn, full);
+  return full;
+}
+
+function plainJs(routeIds, store) {
+  const subs = new Map(); // id -> Map(dn -> mo) | null
+  const sock = { onmessage: null, delivered: 0, subs };
+  for (const id of routeIds) subs.set(id, store ? new Map() : null);
+  const xml = new DOMParser();
+  sock.onmessage = (ev) => {
+    const [idList, mos] = parseFrame(ev.data, xml);
     for (const id of idList) {
-      const sub = subs.get(id);
-      if (!sub) continue;
+      if (!subs.has(id)) continue;
+      const held = subs.get(id);
+      if (!held) { sock.delivered += readAll(mos); continue; }
+      const out = [];
       for (const mo of mos) {
-        if (mo.status === "deleted") sub.store.delete(mo.dn);
-        else {
-          const held = sub.store.get(mo.dn);
-          if (held && mo.status !== "created") Object.assign(held.attributes, mo.attributes);
-          else sub.store.set(mo.dn, { className: mo.className, dn: mo.dn, attributes: { ...mo.attributes } });
-        }
+        const m = mergeInto(held, mo);
+        if (m) out.push(m);
       }
-      sub.cb(mos);
+      if (out.length) sock.delivered += readAll(out);
     }
   };
   return sock;
@@ -117,11 +166,16 @@ function parseOnly() {
 }
 
 // Dispatches frames to `target.onmessage` as MessageEvents, in chunks of about 2,000 MOs with a
-// task boundary between chunks (as a socket would); returns the busy time only.
-async function timeRun(target, frames, per) {
+// task boundary between chunks (as a socket would), then `sentinel`, and waits until every
+// subscription it names has been handed the sentinel object (`want` of them; 0 for consumers that
+// do not read). Returns the busy time: the dispatching tasks plus any task spent waiting for the
+// sentinel, so work the package defers to later tasks is counted too.
+let sentinelNo = 0;
+async function timeRun(target, frames, per, sentinel, want) {
   const chunk = Math.max(1, Math.floor(2000 / per));
   let busy = 0;
   let i = 0;
+  const s0 = S.sentinels;
   while (i < frames.length) {
     const end = Math.min(frames.length, i + chunk);
     const t0 = performance.now();
@@ -129,6 +183,11 @@ async function timeRun(target, frames, per) {
     busy += performance.now() - t0;
     await yieldTask();
   }
+  const t0 = performance.now();
+  target.onmessage(new MessageEvent("message", { data: sentinel }));
+  while (S.sentinels - s0 < want && performance.now() - t0 < 20000) await yieldTask();
+  busy += performance.now() - t0;
+  if (S.sentinels - s0 < want) throw new Error("the sentinel was not delivered within 20 s");
   return busy;
 }
 
@@ -136,37 +195,85 @@ const median = (a) => { const s = [...a].sort((x, y) => x - y); return s[Math.fl
 
 async function throughput({ rounds = 5 } = {}) {
   const pkgSock = sockets[sockets.length - 1];
-  const plain = plainJs();
+  const plainOff = plainJs(ids.off, false);
+  const plainOn = plainJs(ids.on, true);
   const floor = parseOnly();
   const out = [];
   for (const name of Object.keys(CORPORA)) {
     const spec = CORPORA[name];
-    const framesOff = corpus(name, ids.off);
-    const framesOn = corpus(name, ids.on);
     const mos = spec.frames * spec.per;
-    const variants = {
-      "package, store off": async () => { const d0 = S.delivered; const ms = await timeRun(pkgSock, framesOff, spec.per); return [ms, S.delivered - d0]; },
-      "package, store on": async () => { const d0 = S.delivered; const ms = await timeRun(pkgSock, framesOn, spec.per); return [ms, S.delivered - d0]; },
-      "plain JS": async () => { const d0 = plain.delivered; const ms = await timeRun(plain, framesOff, spec.per); return [ms, plain.delivered - d0]; },
-      "JSON.parse only": async () => { const d0 = floor.delivered; const ms = await timeRun(floor, framesOff, spec.per); return [ms, floor.delivered - d0]; },
-    };
-    const keys = Object.keys(variants);
+    const keys = ["package, store off", "package, store on", "plain JS, store off", "plain JS, store on", "JSON.parse only"];
     const rates = Object.fromEntries(keys.map((k) => [k, []]));
-    const delivered = {};
+    const delivered = Object.fromEntries(keys.map((k) => [k, 0]));
     for (let r = 0; r <= rounds; r++) {
+      // A fresh corpus each round (the same for every variant), so store mode meets new content.
+      const seed = 7 + r;
+      const framesOff = corpus(name, ids.off, seed);
+      const framesOn = corpus(name, ids.on, seed);
+      const sOff = sentinelFrame(ids.off.slice(0, spec.nids), ++sentinelNo, spec.xml);
+      const sOn = sentinelFrame(ids.on.slice(0, spec.nids), ++sentinelNo, spec.xml);
+      const count = (sock) => (sock ? sock.delivered : S.delivered);
+      const variants = {
+        "package, store off": [null, framesOff, sOff, spec.nids],
+        "package, store on": [null, framesOn, sOn, spec.nids],
+        "plain JS, store off": [plainOff, framesOff, sOff, spec.nids],
+        "plain JS, store on": [plainOn, framesOn, sOn, spec.nids],
+        "JSON.parse only": [floor, framesOff, sOff, 0],
+      };
       // Alternate the order so that drift (GC, thermal, neighbours) hits every variant alike.
       const order = r % 2 ? [...keys].reverse() : keys;
       for (const k of order) {
-        const [ms, d] = await variants[k]();
-        delivered[k] = d;
-        if (r > 0) rates[k].push(mos / (ms / 1000)); // round 0 warms up
+        const [sock, frames, sentinel, want] = variants[k];
+        const d0 = count(sock);
+        const ms = await timeRun(sock || pkgSock, frames, spec.per, sentinel, want);
+        if (r > 0) {
+          rates[k].push(mos / (ms / 1000)); // round 0 warms up
+          delivered[k] += count(sock) - d0;
+        }
       }
     }
-    const row = { corpus: name, frames: spec.frames, mosPerFrame: spec.per, ids: spec.nids, mos, delivered };
+    const row = { corpus: name, xml: spec.xml, frames: spec.frames, mosPerFrame: spec.per, ids: spec.nids, mos, delivered };
     for (const k of keys) row[k] = median(rates[k]);
     out.push(row);
   }
   return { rows: out, errors: S.errors.slice(0, 5) };
+}
+
+// ---- store density: `n` endpoint-like objects held in one store-mode subscription (the package)
+// or in the Map a team would keep (plain JS). Each side runs in a page of its own; the driver
+// measures the JS heap (after forced collection) plus wasm memory before and after.
+let density = null;
+async function densitySetup({ plain = false } = {}) {
+  if (plain) {
+    const sock = plainJs(["density"], true);
+    density = { sock, id: "density" };
+    return {};
+  }
+  wasm = await init();
+  const session = await Session.login({ url: location.origin, user: "admin", password: "ins3965!", flavor: "apic" });
+  ec = new EventChannel(session, { onError: (e) => S.errors.push(`${e.code}: ${e.message}`) });
+  const sub = await ec.subscribe(new ClassQuery("fvCEp"), { onEvent: (mos) => { S.delivered += readAll(mos); }, store: true });
+  density = { sock: sockets[sockets.length - 1], id: sub.subid, sub, initial: sub.initial.length };
+  return { initial: sub.initial.length };
+}
+
+async function densityFill({ n = 100000, per = 500 } = {}) {
+  const { sock, id } = density;
+  let json = 0;
+  for (let i = 0; i < n; i += per) {
+    const mos = [];
+    for (let k = i; k < Math.min(n, i + per); k++) mos.push(endpoint(k));
+    for (const [c, a] of mos) json += JSON.stringify({ [c]: { attributes: a } }).length;
+    sock.onmessage(new MessageEvent("message", { data: jsonFrame([id], mos) }));
+    await yieldTask();
+  }
+  const s0 = S.sentinels;
+  sock.onmessage(new MessageEvent("message", { data: sentinelFrame([id], ++sentinelNo, false) }));
+  const t0 = performance.now();
+  while (S.sentinels === s0 && performance.now() - t0 < 20000) await yieldTask();
+  // Held by the run alone: the package's store also holds the subscription's own snapshot.
+  const held = density.sub ? density.sub.store().length - density.initial : sock.subs.get(id).size;
+  return { objects: n, jsonBytes: json, held, wasmBytes: wasm ? wasm.memory.buffer.byteLength : 0 };
 }
 
 async function burst({ n = 50000, plainToo = true } = {}) {
@@ -174,7 +281,7 @@ async function burst({ n = 50000, plainToo = true } = {}) {
   const frame = burstFrame(ids.off, n);
   const result = {};
   const runs = { package: pkgSock };
-  if (plainToo) runs["plain JS"] = plainJs();
+  if (plainToo) runs["plain JS"] = plainJs(ids.off, false);
   for (const [k, sock] of Object.entries(runs)) {
     const tasks = [];
     const obs = new PerformanceObserver((l) => { for (const e of l.getEntries()) tasks.push(e.duration); });
@@ -212,7 +319,7 @@ async function deliver({ n }) {
 }
 
 function wasmBytes() {
-  return wasm.memory.buffer.byteLength;
+  return wasm ? wasm.memory.buffer.byteLength : 0;
 }
 
 async function live({ seconds = 5 } = {}) {
@@ -228,5 +335,5 @@ async function live({ seconds = 5 } = {}) {
   return { mos: S.delivered - d0, callbacks: lat.length, mosPerSec: (S.delivered - d0) / (ms / 1000), p50: q(0.5), p99: q(0.99), errors: S.errors.slice(0, 5) };
 }
 
-globalThis.bench = { setup, throughput, burst, deliver, wasmBytes, live, state: S };
+globalThis.bench = { setup, throughput, burst, deliver, wasmBytes, live, densitySetup, densityFill, state: S };
 document.getElementById("status").textContent = "ready";

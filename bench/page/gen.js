@@ -90,10 +90,16 @@ export const CORPORA = {
   "XML, 5 MOs": { frames: 4000, per: 5, nids: 1, xml: true },
 };
 
+/** A frame with one new object whose delivery marks the end of a timed run. */
+export function sentinelFrame(ids, n, xml) {
+  const mo = ["fvTenant", { dn: `uni/tn-bench-sentinel-${n}`, status: "created", name: `bench-sentinel-${n}` }];
+  return xml ? xmlFrame(ids, [mo]) : jsonFrame(ids, [mo]);
+}
+
 export function corpus(name, ids, seed = 7, pool = 2000) {
   const spec = CORPORA[name];
   const r = rng(seed);
-  ts = Date.UTC(2024, 0, 1);
+  ts = Date.UTC(2024, 0, 1) + seed * 1e9;
   const out = [];
   for (let f = 0; f < spec.frames; f++) {
     const mos = [];
@@ -102,6 +108,43 @@ export function corpus(name, ids, seed = 7, pool = 2000) {
     out.push(spec.xml ? xmlFrame(fid, mos) : jsonFrame(fid, mos));
   }
   return out;
+}
+
+/**
+ * An endpoint-like object (`fvCEp`, about 20 attributes) with a unique dn, mac and ip: what a
+ * console holds by the hundred thousand. `i` makes it unique.
+ */
+export function endpoint(i) {
+  const b = (n, k) => ((n >> (8 * k)) & 255).toString(16).padStart(2, "0").toUpperCase();
+  const mac = `00:50:56:${b(i, 2)}:${b(i, 1)}:${b(i, 0)}`;
+  const ip = `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
+  const tn = `t${i % 50}`;
+  const a = {
+    dn: `uni/tn-${tn}/ap-app${i % 7}/epg-e${i % 300}/cep-${mac}`,
+    status: "created",
+    childAction: "",
+    rn: `cep-${mac}`,
+    modTs: `2024-01-01T00:${String((i >> 6) % 60).padStart(2, "0")}:${String(i % 60).padStart(2, "0")}.000+00:00`,
+    mac,
+    ip,
+    encap: `vlan-${100 + (i % 3000)}`,
+    fabricPathDn: `topology/pod-1/paths-${101 + (i % 40)}/pathep-[eth1/${i % 48}]`,
+    lcC: "learned",
+    lcOwn: "local",
+    name: mac,
+    nameAlias: "",
+    descr: "",
+    id: "0",
+    idepdn: "",
+    annotation: "",
+    extMngdBy: "",
+    uid: "0",
+    mcastAddr: "not-applicable",
+    vmmSrc: "",
+    contName: "",
+    baseEpgDn: "",
+  };
+  return ["fvCEp", a];
 }
 
 export function burstFrame(ids, n, seed = 11) {

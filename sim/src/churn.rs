@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+use crate::mit::auto_children;
 use crate::mit::{Attrs, Change};
 use crate::seed::fault_attrs;
-use crate::server::auto_children;
 use crate::state::State;
 use crate::util::{iso_ms, now_ms, parent_dn};
 use crate::{Flavor, Sim};
@@ -50,7 +50,7 @@ pub async fn run(sim: Arc<Sim>) {
             n += 1;
             let mut st = sim.lock();
             let changes = step(&sim, &mut st, &mut rng, n);
-            st.dispatch(&sim.cat, changes);
+            st.dispatch(&sim.cat, changes, now);
         }
         if acc > 200.0 {
             acc = 0.0;

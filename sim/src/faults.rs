@@ -3,19 +3,22 @@
 
 #![allow(clippy::result_large_err)]
 
+use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::body::{to_bytes, Body};
-use axum::extract::Request;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::body::{to_bytes, Body, Bytes};
+use axum::extract::{FromRequest, RawQuery, Request, State};
+use axum::http::{header, HeaderValue, StatusCode, Uri};
 use axum::response::Response;
+use axum::routing::any;
+use axum::Router;
 use serde_json::{json, Value};
 
-use crate::mit::{Attrs, Mit};
-use crate::render::{envelope, Enc, Node};
-use crate::server::{apply_write, parse_write_body};
-use crate::state::{DropMode, EndReason};
+use crate::api::{plain, MAX_BODY};
+use crate::mit::{parse_write_body, Attrs, Mit};
+use crate::render::{envelope, Format, Node};
+use crate::state::{DropMode, EndReason, Faults};
 use crate::util::parse_query;
 use crate::Sim;
 
@@ -60,13 +63,57 @@ impl Params {
     }
 }
 
-pub async fn handle(sim: &Arc<Sim>, what: &str, req: Request) -> Response {
-    let mut params = parse_query(req.uri().query());
-    let body = to_bytes(req.into_body(), crate::server::MAX_BODY)
-        .await
-        .unwrap_or_default();
-    // `write` takes the object as its body; the others may take flat JSON parameters.
-    if what != "write" && !body.is_empty() {
+/// The fault API. In `--upstream` mode only `stats` is served: there is no simulated device
+/// to break.
+pub fn router(upstream: bool) -> Router<Arc<Sim>> {
+    if upstream {
+        return Router::new()
+            .route("/stats", any(stats))
+            .fallback(|| async {
+                plain(
+                    StatusCode::NOT_FOUND,
+                    "the /_sim/ API is not available in --upstream mode",
+                )
+            });
+    }
+    Router::new()
+        .route("/drop-sockets", any(drop_sockets))
+        .route("/restart", any(restart))
+        .route("/expire-session", any(expire_session))
+        .route("/expire-subscription", any(expire_subscription))
+        .route("/fail-refresh", any(fail_refresh))
+        .route("/fail-503", any(fail_503))
+        .route("/delay", any(delay))
+        .route("/silence", any(silence))
+        .route("/duplicate", any(duplicate))
+        .route("/lose", any(lose))
+        .route("/strip-status", any(strip_status))
+        .route("/batch", any(batch))
+        .route("/malformed", any(malformed))
+        .route("/churn", any(churn))
+        .route("/reset-faults", any(reset_faults))
+        .route("/write", any(write))
+        .route("/delete", any(delete))
+        .route("/truth", any(truth_api))
+        .route("/stats", any(stats))
+        .fallback(|uri: Uri| async move {
+            let what = uri.path().trim_start_matches('/').to_string();
+            json_resp(
+                StatusCode::NOT_FOUND,
+                json!({ "ok": false, "error": format!("unknown /_sim/ endpoint '{what}'") }),
+            )
+        })
+}
+
+/// A call's parameters: the query string, then the fields of a flat JSON object body.
+impl FromRequest<Arc<Sim>> for Params {
+    type Rejection = Infallible;
+
+    async fn from_request(req: Request, _: &Arc<Sim>) -> Result<Params, Infallible> {
+        let mut params = parse_query(req.uri().query());
+        let body = to_bytes(req.into_body(), MAX_BODY)
+            .await
+            .unwrap_or_default();
         if let Ok(Value::Object(m)) = serde_json::from_slice::<Value>(&body) {
             for (k, v) in m {
                 let s = match v {
@@ -77,190 +124,192 @@ pub async fn handle(sim: &Arc<Sim>, what: &str, req: Request) -> Response {
                 params.push((k, s));
             }
         }
-    }
-    let p = Params(params);
-    match dispatch(sim, what, &p, &body) {
-        Ok(r) => r,
-        Err(r) => r,
+        Ok(Params(params))
     }
 }
 
-fn dispatch(sim: &Arc<Sim>, what: &str, p: &Params, body: &[u8]) -> Result<Response, Response> {
+type Answer = Result<Response, Response>;
+
+async fn drop_sockets(State(sim): State<Arc<Sim>>, p: Params) -> Answer {
+    let mode = match p.get("mode") {
+        None | Some("abort") => DropMode::Abort,
+        Some("close") => DropMode::Close,
+        Some("forget") => DropMode::Forget,
+        Some(_) => return Err(bad("mode must be abort, close or forget")),
+    };
+    let n = sim.lock().drop_sockets(p.get("user"), mode);
+    Ok(ok(json!({ "ok": true, "dropped": n })))
+}
+
+async fn restart(State(sim): State<Arc<Sim>>, p: Params) -> Answer {
     let now = Instant::now();
-    Ok(match what {
-        "drop-sockets" => {
-            let mode = match p.get("mode") {
-                None | Some("abort") => DropMode::Abort,
-                Some("close") => DropMode::Close,
-                Some("forget") => DropMode::Forget,
-                Some(_) => return Err(bad("mode must be abort, close or forget")),
-            };
-            let n = sim.lock().drop_sockets(p.get("user"), mode);
-            ok(json!({ "ok": true, "dropped": n }))
+    let down = p.num("down_ms", 0)?;
+    let mut st = sim.lock();
+    st.restart(now);
+    st.faults.down_until = (down > 0).then(|| now + Duration::from_millis(down.min(600_000)));
+    Ok(ok(json!({ "ok": true })))
+}
+
+async fn expire_session(State(sim): State<Arc<Sim>>, p: Params) -> Response {
+    let mut st = sim.lock();
+    let user = p.get("user").map(str::to_string);
+    let by_token = p.get("token").map(|t| st.session_of_token(t));
+    let ids: Vec<u64> = st
+        .sessions
+        .values()
+        .filter(|s| user.as_deref().into_iter().all(|u| s.user == u))
+        .filter(|s| by_token.into_iter().all(|t| t == Some(s.id)))
+        .map(|s| s.id)
+        .collect();
+    let now = Instant::now();
+    for sid in &ids {
+        st.end_session(*sid, EndReason::Timeout, now);
+    }
+    ok(json!({ "ok": true, "expired": ids.len() }))
+}
+
+async fn expire_subscription(State(sim): State<Arc<Sim>>, p: Params) -> Answer {
+    let mut st = sim.lock();
+    let n = if p.flag("all") && p.get("id").is_none() {
+        let n = st.subs.len();
+        st.subs.clear();
+        n
+    } else {
+        let id = p
+            .get("id")
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .ok_or_else(|| bad("id required"))?;
+        usize::from(st.subs.remove(&id).is_some())
+    };
+    Ok(ok(json!({ "ok": true, "expired": n })))
+}
+
+/// The faults that count requests or frames: set the count `n` (default 1).
+fn set_count(sim: &Sim, p: &Params, field: fn(&mut Faults) -> &mut u32) -> Answer {
+    let n = p.num("n", 1)?;
+    *field(&mut sim.lock().faults) = n.min(u32::MAX as u64) as u32;
+    Ok(ok(json!({ "ok": true, "n": n })))
+}
+
+async fn fail_refresh(State(sim): State<Arc<Sim>>, p: Params) -> Answer {
+    set_count(&sim, &p, |f| &mut f.fail_refresh)
+}
+
+async fn fail_503(State(sim): State<Arc<Sim>>, p: Params) -> Answer {
+    set_count(&sim, &p, |f| &mut f.fail_503)
+}
+
+async fn duplicate(State(sim): State<Arc<Sim>>, p: Params) -> Answer {
+    set_count(&sim, &p, |f| &mut f.duplicate)
+}
+
+async fn lose(State(sim): State<Arc<Sim>>, p: Params) -> Answer {
+    set_count(&sim, &p, |f| &mut f.lose)
+}
+
+async fn strip_status(State(sim): State<Arc<Sim>>, p: Params) -> Answer {
+    set_count(&sim, &p, |f| &mut f.strip_status)
+}
+
+async fn delay(State(sim): State<Arc<Sim>>, p: Params) -> Answer {
+    let ms = p.num("ms", 0)?.min(600_000);
+    let n = p.get("n").and_then(|v| v.parse::<u32>().ok());
+    let mut st = sim.lock();
+    st.faults.delay_ms = ms;
+    st.faults.delay_n = n;
+    Ok(ok(json!({ "ok": true, "ms": ms, "n": n })))
+}
+
+async fn silence(State(sim): State<Arc<Sim>>, p: Params) -> Answer {
+    let id = p
+        .get("id")
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .ok_or_else(|| bad("id required"))?;
+    let on = p.get("on").into_iter().all(|v| v != "0" && v != "false");
+    let mut st = sim.lock();
+    let found = match st.subs.get_mut(&id) {
+        Some(s) => {
+            s.silenced = on;
+            true
         }
-        "restart" => {
-            let down = p.num("down_ms", 0)?;
-            let mut st = sim.lock();
-            st.restart();
-            st.faults.down_until =
-                (down > 0).then(|| now + Duration::from_millis(down.min(600_000)));
-            ok(json!({ "ok": true }))
-        }
-        "expire-session" => {
-            let mut st = sim.lock();
-            let user = p.get("user").map(str::to_string);
-            let by_token = p.get("token").map(|t| st.session_of_token(t));
-            let ids: Vec<u64> = st
-                .sessions
-                .values()
-                .filter(|s| user.as_deref().into_iter().all(|u| s.user == u))
-                .filter(|s| by_token.into_iter().all(|t| t == Some(s.id)))
-                .map(|s| s.id)
-                .collect();
-            for sid in &ids {
-                st.end_session(*sid, EndReason::Timeout);
-            }
-            ok(json!({ "ok": true, "expired": ids.len() }))
-        }
-        "expire-subscription" => {
-            let mut st = sim.lock();
-            let n = if p.flag("all") && p.get("id").is_none() {
-                let n = st.subs.len();
-                st.subs.clear();
-                n
-            } else {
-                let id = p
-                    .get("id")
-                    .and_then(|v| v.trim().parse::<u64>().ok())
-                    .ok_or_else(|| bad("id required"))?;
-                usize::from(st.subs.remove(&id).is_some())
-            };
-            ok(json!({ "ok": true, "expired": n }))
-        }
-        "fail-refresh" => {
-            let n = p.num("n", 1)?;
-            sim.lock().faults.fail_refresh = n.min(u32::MAX as u64) as u32;
-            ok(json!({ "ok": true, "n": n }))
-        }
-        "fail-503" => {
-            let n = p.num("n", 1)?;
-            sim.lock().faults.fail_503 = n.min(u32::MAX as u64) as u32;
-            ok(json!({ "ok": true, "n": n }))
-        }
-        "delay" => {
-            let ms = p.num("ms", 0)?.min(600_000);
-            let n = p.get("n").and_then(|v| v.parse::<u32>().ok());
-            let mut st = sim.lock();
-            st.faults.delay_ms = ms;
-            st.faults.delay_n = n;
-            ok(json!({ "ok": true, "ms": ms, "n": n }))
-        }
-        "silence" => {
-            let id = p
-                .get("id")
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .ok_or_else(|| bad("id required"))?;
-            let on = p.get("on").into_iter().all(|v| v != "0" && v != "false");
-            let mut st = sim.lock();
-            let found = match st.subs.get_mut(&id) {
-                Some(s) => {
-                    s.silenced = on;
-                    true
-                }
-                None => false,
-            };
-            ok(json!({ "ok": found, "silenced": on }))
-        }
-        "duplicate" => {
-            let n = p.num("n", 1)?;
-            sim.lock().faults.duplicate = n.min(u32::MAX as u64) as u32;
-            ok(json!({ "ok": true, "n": n }))
-        }
-        "lose" => {
-            let n = p.num("n", 1)?;
-            sim.lock().faults.lose = n.min(u32::MAX as u64) as u32;
-            ok(json!({ "ok": true, "n": n }))
-        }
-        "strip-status" => {
-            let n = p.num("n", 1)?;
-            sim.lock().faults.strip_status = n.min(u32::MAX as u64) as u32;
-            ok(json!({ "ok": true, "n": n }))
-        }
-        "batch" => {
-            let n = p.num("n", 2)?.clamp(1, 10_000) as usize;
-            sim.lock().faults.batch = Some((n, Vec::new(), now));
-            ok(json!({ "ok": true, "n": n }))
-        }
-        "malformed" => {
-            let text = match p.get("kind").unwrap_or("truncated") {
-                "garbage" => "\u{1}not json at all <<<".to_string(),
-                "wrong-shape" => "{\"subscriptionId\":12345,\"imdata\":{\"fvTenant\":null}}".to_string(),
-                "empty" => String::new(),
-                _ => "{\"subscriptionId\":[\"1\"],\"imdata\":[{\"fvTenant\":{\"attributes\":{\"dn\":\"uni/tn-x\"".to_string(),
-            };
-            let n = sim.lock().send_raw(&text);
-            ok(json!({ "ok": true, "sent": n }))
-        }
-        "churn" => {
-            let rate: f64 = p
-                .get("rate")
-                .and_then(|v| v.trim().parse::<f64>().ok())
-                .filter(|r| r.is_finite() && *r >= 0.0)
-                .ok_or_else(|| bad("rate required (changes per second)"))?;
-            sim.set_churn(rate);
-            ok(json!({ "ok": true, "rate": sim.churn() }))
-        }
-        "reset-faults" => {
-            let mut st = sim.lock();
-            let batch = st.faults.batch.take();
-            st.faults = Default::default();
-            if let Some((_, v, _)) = batch {
-                st.dispatch(&sim.cat, v);
-            }
-            for s in st.subs.values_mut() {
-                s.silenced = false;
-            }
-            ok(json!({ "ok": true }))
-        }
-        "write" => {
-            let dn = p.get("dn").unwrap_or("").to_string();
-            let root = parse_write_body(Enc::Json, body).map_err(|t| bad(&t))?;
-            let mut st = sim.lock();
-            let changes = apply_write(sim, &mut st, &dn, &root).map_err(|t| bad(&t))?;
-            let n = changes.len();
-            st.dispatch(&sim.cat, changes);
-            ok(json!({ "ok": true, "changes": n }))
-        }
-        "delete" => {
-            let dn = p.get("dn").ok_or_else(|| bad("dn required"))?.to_string();
-            let mut st = sim.lock();
-            let st2 = &mut *st;
-            let changes = st2.mit.delete(&dn, &mut st2.clock);
-            let n = changes.len();
-            st2.dispatch(&sim.cat, changes);
-            ok(json!({ "ok": true, "changes": n }))
-        }
-        "truth" => {
-            let root = p.get("dn").unwrap_or("").to_string();
-            let classes: Option<Vec<String>> = p
-                .get("class")
-                .map(|c| c.split(',').map(str::to_string).collect());
-            let st = sim.lock();
-            let nodes = truth(&st.mit, &root, classes.as_deref(), 2_000_000);
-            let body = envelope(Enc::Json, nodes.len(), None, &nodes);
-            let mut r = Response::new(Body::from(body));
-            r.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
-            r
-        }
-        "stats" => ok(stats(sim, now)),
-        _ => json_resp(
-            StatusCode::NOT_FOUND,
-            json!({ "ok": false, "error": format!("unknown /_sim/ endpoint '{what}'") }),
-        ),
-    })
+        None => false,
+    };
+    Ok(ok(json!({ "ok": found, "silenced": on })))
+}
+
+async fn batch(State(sim): State<Arc<Sim>>, p: Params) -> Answer {
+    let n = p.num("n", 2)?.clamp(1, 10_000) as usize;
+    sim.lock().faults.batch = Some((n, Vec::new(), Instant::now()));
+    Ok(ok(json!({ "ok": true, "n": n })))
+}
+
+async fn malformed(State(sim): State<Arc<Sim>>, p: Params) -> Response {
+    let text = match p.get("kind").unwrap_or("truncated") {
+        "garbage" => "\u{1}not json at all <<<".to_string(),
+        "wrong-shape" => "{\"subscriptionId\":12345,\"imdata\":{\"fvTenant\":null}}".to_string(),
+        "empty" => String::new(),
+        _ => "{\"subscriptionId\":[\"1\"],\"imdata\":[{\"fvTenant\":{\"attributes\":{\"dn\":\"uni/tn-x\"".to_string(),
+    };
+    let n = sim.lock().send_raw(&text);
+    ok(json!({ "ok": true, "sent": n }))
+}
+
+async fn churn(State(sim): State<Arc<Sim>>, p: Params) -> Answer {
+    let rate: f64 = p
+        .get("rate")
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|r| r.is_finite() && *r >= 0.0)
+        .ok_or_else(|| bad("rate required (changes per second)"))?;
+    sim.set_churn(rate);
+    Ok(ok(json!({ "ok": true, "rate": sim.churn() })))
+}
+
+async fn reset_faults(State(sim): State<Arc<Sim>>) -> Response {
+    let mut st = sim.lock();
+    let batch = st.faults.batch.take();
+    st.faults = Default::default();
+    if let Some((_, v, _)) = batch {
+        st.dispatch(&sim.cat, v, Instant::now());
+    }
+    for s in st.subs.values_mut() {
+        s.silenced = false;
+    }
+    ok(json!({ "ok": true }))
+}
+
+/// `write?dn=`: the body is the object (JSON), as a REST write's, without a session.
+async fn write(State(sim): State<Arc<Sim>>, RawQuery(q): RawQuery, body: Bytes) -> Answer {
+    let p = Params(parse_query(q.as_deref()));
+    let dn = p.get("dn").unwrap_or("").to_string();
+    let root = parse_write_body(Format::Json, &body).map_err(|t| bad(&t))?;
+    let n = sim
+        .lock()
+        .write(&sim.cat, &dn, &root, Instant::now())
+        .map_err(|t| bad(&t))?;
+    Ok(ok(json!({ "ok": true, "changes": n })))
+}
+
+async fn delete(State(sim): State<Arc<Sim>>, p: Params) -> Answer {
+    let dn = p.get("dn").ok_or_else(|| bad("dn required"))?.to_string();
+    let n = sim.lock().delete(&sim.cat, &dn, Instant::now());
+    Ok(ok(json!({ "ok": true, "changes": n })))
+}
+
+/// `truth?dn=&class=`: the tree as it is, flat, for comparing a client's view with.
+async fn truth_api(State(sim): State<Arc<Sim>>, p: Params) -> Response {
+    let root = p.get("dn").unwrap_or("").to_string();
+    let classes: Option<Vec<String>> = p
+        .get("class")
+        .map(|c| c.split(',').map(str::to_string).collect());
+    let st = sim.lock();
+    let nodes = truth(&st.mit, &root, classes.as_deref(), 2_000_000);
+    let body = envelope(Format::Json, nodes.len(), None, &nodes);
+    let mut r = Response::new(Body::from(body));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
 }
 
 /// Every object at or under `root` (the whole tree for ""), flat, in DN order.
@@ -293,7 +342,8 @@ pub fn truth(mit: &Mit, root: &str, classes: Option<&[String]>, limit: usize) ->
         .collect()
 }
 
-fn stats(sim: &Arc<Sim>, now: Instant) -> Value {
+async fn stats(State(sim): State<Arc<Sim>>) -> Response {
+    let now = Instant::now();
     let st = sim.lock();
     let sessions: Vec<Value> = st
         .sessions
@@ -317,7 +367,7 @@ fn stats(sim: &Arc<Sim>, now: Instant) -> Value {
                 "id": s.id.to_string(),
                 "session": s.session,
                 "query": s.query.describe(),
-                "encoding": if s.enc == Enc::Xml { "xml" } else { "json" },
+                "encoding": if s.format == Format::Xml { "xml" } else { "json" },
                 "lifetime_s": s.lifetime.as_secs(),
                 "expires_in_ms": s.expires.saturating_duration_since(now).as_millis() as u64,
                 "silenced": s.silenced,
@@ -326,7 +376,7 @@ fn stats(sim: &Arc<Sim>, now: Instant) -> Value {
         })
         .collect();
     let c = st.counters;
-    json!({
+    ok(json!({
         "flavor": sim.cfg.flavor.as_str(),
         "uptime_ms": now.saturating_duration_since(sim.started).as_millis() as u64,
         "objects": st.mit.len(),
@@ -352,5 +402,5 @@ fn stats(sim: &Arc<Sim>, now: Instant) -> Value {
             "batch_pending": st.faults.batch.as_ref().map(|(n, v, _)| json!({"n": n, "held": v.len()})),
         },
         "upstream": sim.cfg.upstream,
-    })
+    }))
 }

@@ -11,6 +11,7 @@
 //! # Ok(()) }
 //! ```
 
+mod api;
 pub mod catalog;
 mod churn;
 mod faults;
@@ -18,10 +19,12 @@ pub mod mit;
 mod proxy;
 pub mod query;
 pub mod render;
+mod routes;
 mod seed;
-mod server;
+mod socket;
 pub mod state;
 mod statics;
+mod tls;
 pub mod util;
 
 use std::net::SocketAddr;
@@ -30,10 +33,12 @@ use std::str::FromStr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use axum::serve::ListenerExt;
 use tokio::sync::watch;
 
 use crate::catalog::Catalog;
 use crate::state::State;
+pub use crate::tls::{fingerprint, TlsInfo, TlsSource, PLAIN_HTTP_ANSWER};
 
 /// Which device to behave like.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,6 +105,8 @@ pub struct SimConfig {
     pub max_result: usize,
     /// Frames queued per socket before a slow client's socket is dropped.
     pub socket_queue: usize,
+    /// Speak HTTPS and WSS (only) on the port, with this certificate.
+    pub tls: Option<TlsSource>,
 }
 
 impl Default for SimConfig {
@@ -132,6 +139,7 @@ impl SimConfig {
             exit_after: None,
             max_result: 100_000,
             socket_queue: 1024,
+            tls: None,
         }
     }
 
@@ -172,6 +180,8 @@ pub struct Sim {
     churn_rate: watch::Sender<f64>,
     pub started: Instant,
     upstream: Option<proxy::Upstream>,
+    /// The certificate, when serving TLS.
+    pub tls: Option<TlsInfo>,
 }
 
 impl Sim {
@@ -205,14 +215,21 @@ impl SimHandle {
         self.addr
     }
 
-    /// `http://127.0.0.1:PORT`
+    /// `http://127.0.0.1:PORT` (`https://` with TLS)
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        let s = if self.sim.tls.is_some() { "s" } else { "" };
+        format!("http{s}://{}", self.addr)
     }
 
-    /// `ws://127.0.0.1:PORT/socket<token>`
+    /// `ws://127.0.0.1:PORT/socket<token>` (`wss://` with TLS)
     pub fn ws_url(&self, token: &str) -> String {
-        format!("ws://{}/socket{}", self.addr, token)
+        let s = if self.sim.tls.is_some() { "s" } else { "" };
+        format!("ws{s}://{}/socket{}", self.addr, token)
+    }
+
+    /// The certificate presented, when serving TLS.
+    pub fn tls(&self) -> Option<&TlsInfo> {
+        self.sim.tls.as_ref()
     }
 
     pub fn sim(&self) -> &Arc<Sim> {
@@ -260,6 +277,7 @@ impl Drop for SimHandle {
 
 /// Start a simulator; returns once it listens.
 pub async fn spawn(cfg: SimConfig) -> std::io::Result<SimHandle> {
+    let tls = cfg.tls.as_ref().map(tls::Tls::load).transpose()?;
     let listener = tokio::net::TcpListener::bind(cfg.bind).await?;
     let addr = listener.local_addr()?;
     let cat = Catalog::load(cfg.flavor);
@@ -279,6 +297,7 @@ pub async fn spawn(cfg: SimConfig) -> std::io::Result<SimHandle> {
         churn_rate,
         started: Instant::now(),
         upstream,
+        tls: tls.as_ref().map(|t| t.info.clone()),
     });
     if let Some(d) = sim.cfg.exit_after {
         let s = sim.clone();
@@ -294,18 +313,27 @@ pub async fn spawn(cfg: SimConfig) -> std::io::Result<SimHandle> {
     if sim.upstream.is_none() {
         tokio::spawn(churn::run(sim.clone()));
     }
-    let app = server::router(sim.clone());
+    let app = routes::router(sim.clone());
+    let app = app.into_make_service_with_connect_info::<SocketAddr>();
     let mut rx = sim.shutdown_signal();
-    let done = tokio::spawn(async move {
-        let _ = axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            crate::stopped(&mut rx).await;
-        })
-        .await;
-    });
+    let stop = async move { crate::stopped(&mut rx).await };
+    let done = match tls {
+        None => tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(stop)
+                .await;
+        }),
+        Some(t) => {
+            // `tap_io` also gives the connections the peer address (axum's ConnectInfo).
+            let listener =
+                tls::TlsListener::new(listener, &t, sim.shutdown_signal())?.tap_io(|_| {});
+            tokio::spawn(async move {
+                let _ = axum::serve(listener, app)
+                    .with_graceful_shutdown(stop)
+                    .await;
+            })
+        }
+    };
     Ok(SimHandle {
         addr,
         sim,
@@ -326,7 +354,7 @@ async fn housekeeping(sim: Arc<Sim>) {
         }
     }
     // Close every socket so graceful shutdown can finish.
-    sim.lock().restart();
+    sim.lock().restart(Instant::now());
 }
 
 /// Resolves once the shutdown flag is set (no lock guard is held across awaits).

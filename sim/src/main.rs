@@ -5,18 +5,20 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
-use dme_sim::{Flavor, SimConfig};
+use dme_sim::{Flavor, SimConfig, TlsSource};
 
 /// A strict Cisco APIC / NX-OS simulator for the event-subscription protocol (login, the
 /// token-bound WebSocket, subscriptions, refresh, expiry, pushes, errors, throttling), with a
-/// fault-injection API under /_sim/. Prints `dme-sim listening on http://ADDR` once ready.
+/// fault-injection API under /_sim/. Prints `dme-sim listening on http://ADDR` once ready
+/// (`https://ADDR` with --tls).
 #[derive(Parser, Debug)]
 #[command(
     name = "dme-sim",
     version,
     about,
     long_about = None,
-    after_help = "Prints `dme-sim listening on http://ADDR` on stdout once it listens.\n\
+    after_help = "Prints `dme-sim listening on http://ADDR` on stdout once it listens (with --tls: \
+                  `https://ADDR`, then the certificate's SHA-256 fingerprint).\n\
                   REST under /api/, the WebSocket at /socket<token>, fault injection and the true \
                   state under /_sim/ (drop-sockets, restart, expire-session, expire-subscription, \
                   fail-refresh, fail-503, delay, silence, duplicate, lose, strip-status, batch, \
@@ -105,6 +107,19 @@ struct Cli {
     /// Frames queued per socket before a slow client's socket is dropped.
     #[arg(long, default_value_t = 1024)]
     socket_queue: usize,
+
+    /// Speak HTTPS and WSS (only) on the port, like the devices, with a self-signed certificate
+    /// made at start (its SHA-256 fingerprint and PEM are printed), unless --cert / --key.
+    #[arg(long)]
+    tls: bool,
+
+    /// With --key: serve TLS with this certificate chain (PEM) instead of a self-signed one.
+    #[arg(long, value_name = "PEM", requires = "key")]
+    cert: Option<PathBuf>,
+
+    /// With --cert: the certificate's private key (PEM).
+    #[arg(long, value_name = "PEM", requires = "cert")]
+    key: Option<PathBuf>,
 }
 
 fn parse_flavor(s: &str) -> Result<Flavor, String> {
@@ -143,6 +158,10 @@ async fn main() {
         exit_after: cli.exit_after.map(secs),
         max_result: cli.max_result,
         socket_queue: cli.socket_queue,
+        tls: match (cli.cert, cli.key) {
+            (Some(cert), Some(key)) => Some(TlsSource::Files { cert, key }),
+            _ => cli.tls.then_some(TlsSource::SelfSigned),
+        },
     };
     let mut handle = match dme_sim::spawn(cfg).await {
         Ok(h) => h,
@@ -152,6 +171,18 @@ async fn main() {
         }
     };
     println!("dme-sim listening on {}", handle.base_url());
+    if let Some(t) = handle.tls() {
+        println!(
+            "dme-sim TLS certificate SHA-256 fingerprint {}",
+            t.fingerprint
+        );
+        if t.self_signed {
+            print!(
+                "dme-sim self-signed certificate, made at start:\n{}",
+                t.cert_pem
+            );
+        }
+    }
     let sim = handle.sim().clone();
     tokio::select! {
         _ = handle.wait() => {}

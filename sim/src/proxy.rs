@@ -13,8 +13,8 @@ use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message as TMsg;
 
-use crate::render::Enc;
-use crate::server::{err, MAX_BODY};
+use crate::api::{err, MAX_BODY};
+use crate::render::Format;
 use crate::Sim;
 
 pub struct Upstream {
@@ -112,11 +112,7 @@ impl Upstream {
         if req.uri().path().starts_with("/socket") {
             return self.socket(sim, req).await;
         }
-        let enc = if req.uri().path().ends_with(".xml") {
-            Enc::Xml
-        } else {
-            Enc::Json
-        };
+        let enc = Format::of_path(req.uri().path());
         let (parts, body) = req.into_parts();
         let pq = parts
             .uri
@@ -184,7 +180,7 @@ impl Upstream {
     }
 
     async fn socket(&self, sim: &Arc<Sim>, req: Request) -> Response {
-        let (ws, parts) = match crate::server::upgrade(req).await {
+        let (ws, parts) = match crate::socket::upgrade(req).await {
             Ok(u) => u,
             Err(r) => return r,
         };
@@ -221,7 +217,7 @@ impl Upstream {
                 }
                 Err(e) => {
                     return err(
-                        Enc::Json,
+                        Format::Json,
                         502,
                         &format!("dme-sim upstream socket error: {e}"),
                     )

@@ -7,17 +7,28 @@ use crate::util::{json_str, xml_escape};
 
 pub const XML_DECL: &str = r#"<?xml version="1.0" encoding="UTF-8"?>"#;
 
+/// The document encoding of an answer and of a subscription's pushes (`Format` in the
+/// client's protocol layer too).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Enc {
+pub enum Format {
     Json,
     Xml,
 }
 
-impl Enc {
+impl Format {
+    /// A path ending in `.xml` asks for XML; everything else is answered in JSON.
+    pub fn of_path(path: &str) -> Format {
+        if path.ends_with(".xml") {
+            Format::Xml
+        } else {
+            Format::Json
+        }
+    }
+
     pub fn content_type(self) -> &'static str {
         match self {
-            Enc::Json => "application/json",
-            Enc::Xml => "text/xml",
+            Format::Json => "application/json",
+            Format::Xml => "text/xml",
         }
     }
 }
@@ -31,9 +42,9 @@ pub struct Node {
 }
 
 impl Node {
-    pub fn render(&self, enc: Enc, out: &mut String) {
+    pub fn render(&self, enc: Format, out: &mut String) {
         match enc {
-            Enc::Json => {
+            Format::Json => {
                 out.push('{');
                 out.push_str(&json_str(&self.class));
                 out.push_str(":{\"attributes\":{");
@@ -58,7 +69,7 @@ impl Node {
                 }
                 out.push_str("}}");
             }
-            Enc::Xml => {
+            Format::Xml => {
                 out.push('<');
                 out.push_str(&self.class);
                 for (k, v) in &self.attrs {
@@ -85,10 +96,10 @@ impl Node {
 }
 
 /// A result envelope: `{"totalCount":"N","subscriptionId":"id","imdata":[...]}`.
-pub fn envelope(enc: Enc, total: usize, sub_id: Option<&str>, items: &[Node]) -> String {
+pub fn envelope(enc: Format, total: usize, sub_id: Option<&str>, items: &[Node]) -> String {
     let mut out = String::with_capacity(256 + items.len() * 512);
     match enc {
-        Enc::Json => {
+        Format::Json => {
             out.push_str(&format!("{{\"totalCount\":\"{total}\","));
             if let Some(id) = sub_id {
                 out.push_str(&format!("\"subscriptionId\":{},", json_str(id)));
@@ -102,7 +113,7 @@ pub fn envelope(enc: Enc, total: usize, sub_id: Option<&str>, items: &[Node]) ->
             }
             out.push_str("]}");
         }
-        Enc::Xml => {
+        Format::Xml => {
             out.push_str(XML_DECL);
             out.push_str(&format!("<imdata totalCount=\"{total}\""));
             if let Some(id) = sub_id {
@@ -119,13 +130,13 @@ pub fn envelope(enc: Enc, total: usize, sub_id: Option<&str>, items: &[Node]) ->
 }
 
 /// The device error envelope.
-pub fn error_body(enc: Enc, code: u16, text: &str) -> String {
+pub fn error_body(enc: Format, code: u16, text: &str) -> String {
     match enc {
-        Enc::Json => format!(
+        Format::Json => format!(
             "{{\"totalCount\":\"1\",\"imdata\":[{{\"error\":{{\"attributes\":{{\"code\":\"{code}\",\"text\":{}}}}}}}]}}",
             json_str(text)
         ),
-        Enc::Xml => format!(
+        Format::Xml => format!(
             "{XML_DECL}<imdata totalCount=\"1\"><error code=\"{code}\" text=\"{}\"/></imdata>",
             xml_escape(text)
         ),
@@ -133,10 +144,10 @@ pub fn error_body(enc: Enc, code: u16, text: &str) -> String {
 }
 
 /// A push frame: ids as an array (JSON) or a comma-separated attribute (XML), no totalCount.
-pub fn push_frame(enc: Enc, ids: &[String], items: &[Node]) -> String {
+pub fn push_frame(enc: Format, ids: &[String], items: &[Node]) -> String {
     let mut out = String::with_capacity(128 + items.len() * 512);
     match enc {
-        Enc::Json => {
+        Format::Json => {
             out.push_str("{\"subscriptionId\":[");
             for (i, id) in ids.iter().enumerate() {
                 if i > 0 {
@@ -153,7 +164,7 @@ pub fn push_frame(enc: Enc, ids: &[String], items: &[Node]) -> String {
             }
             out.push_str("]}");
         }
-        Enc::Xml => {
+        Format::Xml => {
             out.push_str(XML_DECL);
             out.push_str(&format!(
                 "<imdata subscriptionId=\"{}\">",
@@ -183,7 +194,7 @@ mod tests {
             children: vec![],
         };
         let j = envelope(
-            Enc::Json,
+            Format::Json,
             1,
             Some("72057598349803562"),
             std::slice::from_ref(&n),
@@ -191,9 +202,9 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&j).unwrap();
         assert_eq!(v["subscriptionId"], "72057598349803562");
         assert_eq!(v["imdata"][0]["fvTenant"]["attributes"]["name"], "a&\"");
-        let x = push_frame(Enc::Xml, &["1".into(), "2".into()], &[n]);
+        let x = push_frame(Format::Xml, &["1".into(), "2".into()], &[n]);
         assert!(x.contains("subscriptionId=\"1,2\"") && x.contains("name=\"a&amp;&quot;\""));
-        let e = error_body(Enc::Json, 403, "x");
+        let e = error_body(Format::Json, 403, "x");
         assert_eq!(
             e,
             r#"{"totalCount":"1","imdata":[{"error":{"attributes":{"code":"403","text":"x"}}}]}"#

@@ -8,7 +8,7 @@ use axum::body::Body;
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::Response;
 
-use crate::server::plain;
+use crate::api::plain;
 use crate::util::pct_decode;
 use crate::Sim;
 

@@ -65,11 +65,13 @@ impl Connection {
     }
 
     /// Timer: a socket that never opens.
+    #[inline]
     pub(super) fn socket_open_deadline(&self) -> Option<u64> {
         self.sock.as_ref().filter(|s| !s.open).map(|s| s.deadline)
     }
 
     /// Timer: the next connection attempt.
+    #[inline]
     pub(super) fn reconnect_at(&self) -> Option<u64> {
         match self.conn {
             Conn::Waiting { at } => Some(at),
@@ -100,10 +102,12 @@ impl Engine {
         }
     }
 
+    #[inline]
     pub(super) fn is_up(&self) -> bool {
         self.conn.conn == Conn::Up
     }
 
+    #[inline]
     pub(super) fn socket_up(&self) -> bool {
         self.is_up() && matches!(&self.conn.sock, Some(s) if s.open)
     }

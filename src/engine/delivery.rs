@@ -63,6 +63,7 @@ pub(super) struct Delivery {
 
 impl Delivery {
     /// Timer: early frames nobody claimed. With no subscribe in flight, none can be claimed.
+    #[inline]
     pub(super) fn early_deadline(&self, inflight: usize, timeout: u64) -> Option<u64> {
         let e = self.early.front()?;
         Some(if inflight > 0 { e.at + timeout } else { e.at })

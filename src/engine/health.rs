@@ -74,6 +74,7 @@ impl Health {
     }
 
     /// Timer: the end of a throttling pause, while it degrades the connection.
+    #[inline]
     pub(super) fn throttle_end_at(&self, throttle_until: u64) -> Option<u64> {
         (self.degraded == Some(DegradedReason::Throttled)).then_some(throttle_until)
     }
@@ -88,6 +89,7 @@ impl Engine {
     pub(super) fn enter(&mut self, now: u64) -> u64 {
         let now = now.max(self.last_now);
         self.last_now = now;
+        self.next_wake = None;
         if let Some(w) = self.health.expected_wake {
             if now > w.saturating_add(self.cfg.clock_jump_ms) {
                 self.health.expected_wake = None;
@@ -137,6 +139,7 @@ impl Engine {
     }
 
     /// Timer: nothing heard for the idle time while subscriptions are planned.
+    #[inline]
     pub(super) fn heartbeat_at(&self) -> Option<u64> {
         (self.socket_up() && !self.health.heartbeat_out && !self.pacing.calendar.is_empty())
             .then(|| self.health.last_heard + self.cfg.heartbeat_idle_ms)

@@ -24,12 +24,12 @@
 //! `Subscribed`. A consumer can therefore always treat what follows a gap as the truth.
 //!
 //! This file holds the public surface only: each input enters (clock checks), hands the work to
-//! the part that owns it, and ends in [`timer`]'s `drive`, which runs whatever became due. The
-//! parts: `conn` (attempts, sockets, rebuild), `session` (token, keepalive, rotation), `subs`
-//! (phases and their indexes), `subscribe` (subscribe requests and answers), `refresh` (refresh
-//! answers), `pacing` (rate cap, throttling),
-//! `delivery` (frames to consumers), `health` (silence, clocks, "degraded"), `requests` and the
-//! pure `reconcile`.
+//! the part that owns it, and ends in `timer`'s `drive`, which runs whatever became due. Each
+//! part owns its state, its deadlines and what happens when they fire: `conn` (attempts,
+//! sockets, rebuild), `session` (token, keepalive, rotation), `subs` (phases and their indexes),
+//! `subscribe` (subscribe requests and answers), `refresh` (refresh answers), `pacing` (rate
+//! cap, throttling), `delivery` (frames to consumers), `health` (silence, clocks, "degraded"),
+//! `requests`, and the pure `reconcile`.
 
 mod config;
 mod conn;
@@ -83,6 +83,9 @@ pub struct Engine {
     actions: VecDeque<Action>,
     events: VecDeque<Event>,
     stats: Stats,
+    /// The next timer as the last `drive` left it, until an input enters again: the shell asks
+    /// after every event, also after the many that never reach the engine.
+    next_wake: Option<Option<(Timer, u64)>>,
 
     conn: Connection,
     session: SessionState,
@@ -113,6 +116,7 @@ impl Engine {
             actions: VecDeque::new(),
             events: VecDeque::new(),
             stats: Stats::default(),
+            next_wake: None,
             conn: Connection::new(now),
             session: SessionState::new(),
             requests: Requests::default(),
@@ -181,7 +185,7 @@ impl Engine {
 
     /// The earliest time at which [`Engine::handle_timeout`] must be called, if any.
     pub fn poll_timeout(&mut self) -> Option<u64> {
-        let t = self.next_timer_at().map(|(_, at)| at);
+        let t = self.next_timer().map(|(_, at)| at);
         self.health.expected_wake = t;
         t
     }
@@ -189,7 +193,7 @@ impl Engine {
     /// Which timer is due next, and when: what [`Engine::poll_timeout`] returns, named.
     #[doc(hidden)]
     pub fn next_timer(&self) -> Option<(Timer, u64)> {
-        self.next_timer_at()
+        self.next_wake.unwrap_or_else(|| self.next_timer_at())
     }
 
     /// The current connection state (also reported as [`Event::State`] on every change).

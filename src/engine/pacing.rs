@@ -25,10 +25,12 @@ pub(super) struct Pacing {
 }
 
 impl Pacing {
+    #[inline]
     pub(super) fn next_planned(&self) -> Option<u64> {
         self.calendar.first().map(|(t, _)| *t)
     }
 
+    #[inline]
     pub(super) fn throttled(&self, now: u64) -> bool {
         now < self.throttle_until
     }
@@ -154,6 +156,7 @@ impl Engine {
     }
 
     /// Timer: the next free slot for a ready refresh.
+    #[inline]
     pub(super) fn refresh_slot_at(&self) -> Option<u64> {
         (self.socket_up() && !self.pacing.ready.is_empty())
             .then(|| self.pacing.next_slot.max(self.pacing.throttle_until))

@@ -40,10 +40,15 @@ impl Engine {
 
     /// Answers every [`Engine::refresh`] call waiting on `h`.
     pub(super) fn answer_refreshes(&mut self, h: SubHandle, result: Result<(), EngineError>) {
-        let Some(s) = self.subs.map.get_mut(&h) else {
-            return;
+        let waiters = match self.subs.map.get_mut(&h) {
+            Some(s) => std::mem::take(&mut s.waiters),
+            None => return,
         };
-        for _ in 0..std::mem::take(&mut s.waiters) {
+        self.push_refreshed(h, waiters, result);
+    }
+
+    fn push_refreshed(&mut self, h: SubHandle, waiters: u32, result: Result<(), EngineError>) {
+        for _ in 0..waiters {
             self.events.push_back(Event::Refreshed {
                 handle: h,
                 result: result.clone(),
@@ -52,14 +57,18 @@ impl Engine {
     }
 
     /// A refresh of `h` completed: count it and answer the calls waiting for it.
-    fn refresh_outcome(&mut self, h: SubHandle, result: Result<(), EngineError>) {
-        if let Some(s) = self.subs.map.get_mut(&h) {
-            match result {
-                Ok(()) => s.counters.refreshes += 1,
-                Err(_) => s.counters.refresh_failures += 1,
-            }
+    fn refresh_outcome<E: Into<EngineError>>(&mut self, h: SubHandle, result: Result<(), E>) {
+        let Some(s) = self.subs.map.get_mut(&h) else {
+            return;
+        };
+        match result {
+            Ok(()) => s.counters.refreshes += 1,
+            Err(_) => s.counters.refresh_failures += 1,
         }
-        self.answer_refreshes(h, result);
+        let waiters = std::mem::take(&mut s.waiters);
+        if waiters > 0 {
+            self.push_refreshed(h, waiters, result.map_err(Into::into));
+        }
     }
 
     pub(super) fn on_refresh(
@@ -81,15 +90,19 @@ impl Engine {
         if self.set_refresh(h, Refresh::Stopped).is_none() {
             return;
         }
-        self.refresh_outcome(h, r.clone().map_err(EngineError::from));
+        let outcome = match &r {
+            Ok(()) => Ok(()),
+            Err(e) => Err(e.clone()),
+        };
+        self.refresh_outcome(h, outcome);
         let Some(s) = self.subs.map.get_mut(&h) else {
             return;
         };
         let expires_at = s.expires_at;
         match r {
             Ok(()) => {
-                s.expires_at = p.sent_at + s.lifetime_ms;
                 let lifetime = s.lifetime_ms;
+                self.set_expiry(h, p.sent_at + lifetime);
                 self.pacing.unthrottled();
                 if now >= self.pacing.throttle_until {
                     self.health.signal(Signal::ThrottleOver);

@@ -58,6 +58,7 @@ pub(super) struct Requests {
 }
 
 impl Requests {
+    #[inline]
     pub(super) fn next_deadline(&self) -> Option<u64> {
         self.deadlines.front().map(|(d, _)| *d)
     }

@@ -56,6 +56,7 @@ impl Rotation {
         }
     }
 
+    #[inline]
     pub(super) fn running(self) -> bool {
         !matches!(self, Rotation::Idle { .. })
     }
@@ -94,6 +95,7 @@ impl SessionState {
     }
 
     /// Timer: the session keepalive, also while reconnecting (the session outlives a socket).
+    #[inline]
     pub(super) fn refresh_due_at(&self) -> Option<u64> {
         let s = self.current.as_ref()?;
         (self.refresh_req.is_none() && !self.suspect).then_some(s.refresh_at)
@@ -267,6 +269,7 @@ impl Engine {
     }
 
     /// Timer: the rotation, while the connection is up and no rotation runs.
+    #[inline]
     pub(super) fn rotation_due_at(&self) -> Option<u64> {
         if !self.socket_up() || self.session.rotation.running() {
             return None;

@@ -18,6 +18,11 @@ use super::{
     SubState,
 };
 
+/// A subscription whose refresh has not succeeded this long before its expiry is taken as
+/// expired: a refresh sent later would reach the device too late, and the device may count from
+/// a little earlier than the engine does. At most a tenth of a short lifetime.
+const EXPIRY_MARGIN_MS: u64 = 1_000;
+
 pub(super) struct Sub {
     pub(super) query: Query,
     pub(super) opts: SubOptions,
@@ -84,6 +89,14 @@ pub(super) enum Refresh {
     InFlight(RequestId),
 }
 
+impl Sub {
+    /// When an active subscription that was not refreshed is taken as expired.
+    fn expiry_deadline(&self) -> u64 {
+        let margin = (self.lifetime_ms / 10).min(EXPIRY_MARGIN_MS);
+        self.expires_at.saturating_sub(margin)
+    }
+}
+
 impl Phase {
     pub(super) fn state(&self) -> SubState {
         match self {
@@ -143,6 +156,8 @@ pub(super) struct Subs {
     pub(super) retries: BTreeSet<(u64, SubHandle)>,
     /// Count of `Wait::Answer`.
     pub(super) inflight: usize,
+    /// Index of the active ones by the time they expire (see [`Sub::expiry_deadline`]).
+    pub(super) expiries: BTreeSet<(u64, SubHandle)>,
     /// Cleared for good when the device refuses `refresh-timeout` (releases before 3.2(3)).
     pub(super) refresh_timeout_supported: bool,
     /// Counters of subscriptions that are gone.
@@ -158,13 +173,20 @@ impl Subs {
             queue: VecMap::new(),
             retries: BTreeSet::new(),
             inflight: 0,
+            expiries: BTreeSet::new(),
             refresh_timeout_supported: true,
             retired: Counters::default(),
         }
     }
 
+    #[inline]
     pub(super) fn next_retry(&self) -> Option<u64> {
         self.retries.first().map(|(t, _)| *t)
+    }
+
+    #[inline]
+    pub(super) fn next_expiry(&self) -> Option<u64> {
+        self.expiries.first().map(|(t, _)| *t)
     }
 
     /// The `refresh-timeout` a subscribe with these options carries.
@@ -260,7 +282,7 @@ impl Engine {
         };
         let old = std::mem::replace(refresh, new);
         self.unindex_refresh(h, old);
-        self.index(h);
+        self.index_refresh(h, new);
         Some(old)
     }
 
@@ -279,7 +301,13 @@ impl Engine {
                     self.cancel(r);
                 }
             },
-            Phase::Active { refresh, .. } => self.unindex_refresh(h, *refresh),
+            Phase::Active { refresh, .. } => {
+                if let Some(s) = self.subs.map.get(&h) {
+                    let key = (s.expiry_deadline(), h);
+                    self.subs.expiries.remove(&key);
+                }
+                self.unindex_refresh(h, *refresh);
+            }
             Phase::Failed(_) => {}
         }
     }
@@ -312,16 +340,59 @@ impl Engine {
                 }
                 Wait::Answer(_) => self.subs.inflight += 1,
             },
-            Phase::Active { refresh, .. } => match *refresh {
-                Refresh::Planned(t) => {
-                    self.pacing.calendar.insert((t, h));
-                }
-                Refresh::Ready { key, .. } => {
-                    self.pacing.ready.insert((key, h));
-                }
-                Refresh::Stopped | Refresh::InFlight(_) => {}
-            },
+            Phase::Active { refresh, .. } => {
+                let refresh = *refresh;
+                self.subs.expiries.insert((s.expiry_deadline(), h));
+                self.index_refresh(h, refresh);
+            }
             Phase::Failed(_) => {}
+        }
+    }
+
+    fn index_refresh(&mut self, h: SubHandle, refresh: Refresh) {
+        match refresh {
+            Refresh::Planned(t) => {
+                self.pacing.calendar.insert((t, h));
+            }
+            Refresh::Ready { key, .. } => {
+                self.pacing.ready.insert((key, h));
+            }
+            Refresh::Stopped | Refresh::InFlight(_) => {}
+        }
+    }
+
+    /// Sets when the device drops the subscription without a refresh. Only through here while
+    /// it is active, so its place in the expiry index stays right.
+    pub(super) fn set_expiry(&mut self, h: SubHandle, expires_at: u64) {
+        let Some(s) = self.subs.map.get_mut(&h) else {
+            return;
+        };
+        let active = matches!(s.phase, Phase::Active { .. });
+        if active {
+            self.subs.expiries.remove(&(s.expiry_deadline(), h));
+        }
+        s.expires_at = expires_at;
+        if active {
+            self.subs.expiries.insert((s.expiry_deadline(), h));
+        }
+    }
+
+    /// Timer: active subscriptions whose refreshes did not get through before their expiry
+    /// (a throttling storm, a device that answers nothing useful). The device has dropped them
+    /// or is about to, and says nothing: each gets its `Expired` gap now and is made again as
+    /// soon as the device lets it, instead of being shown as live with data that no longer
+    /// comes.
+    pub(super) fn expire_lapsed(&mut self, now: u64) {
+        while let Some(&(t, h)) = self.subs.expiries.first() {
+            if t > now {
+                break;
+            }
+            if let Some(s) = self.subs.map.get_mut(&h) {
+                s.counters.expiries += 1;
+            }
+            self.interrupt(h, GapReason::Expired);
+            self.subs.expiries.remove(&(t, h));
+            self.queue_subscribe(h);
         }
     }
 

@@ -50,6 +50,7 @@ impl Engine {
     }
 
     /// Timer: a subscribe slot is free and subscriptions wait for one.
+    #[inline]
     pub(super) fn subscribe_slot_at(&self) -> Option<u64> {
         let free = self.subs.inflight < self.cfg.max_inflight_subscribes.max(1);
         (self.socket_up()
@@ -271,6 +272,11 @@ impl Engine {
             self.subs.ids.remove(&old);
         }
         self.subs.ids.insert(id.clone(), h);
+        if let Some(s) = self.subs.map.get_mut(&h) {
+            s.lifetime_ms = lifetime_ms;
+            // The device's clock for this subscription started no earlier than our send.
+            s.expires_at = sent_at + lifetime_ms;
+        }
         self.set_phase(
             h,
             Phase::Active {
@@ -282,9 +288,6 @@ impl Engine {
         let Some(s) = self.subs.map.get_mut(&h) else {
             return;
         };
-        s.lifetime_ms = lifetime_ms;
-        // The device's clock for this subscription started no earlier than our send.
-        s.expires_at = sent_at + lifetime_ms;
         s.retries = 0;
         if let Some(o) = s.overlap.as_mut() {
             o.until = Some(now + OVERLAP_GRACE_MS);

@@ -24,11 +24,13 @@ pub enum Timer {
     SessionRefresh,
     /// The make-before-break session rotation (session.rs).
     Rotation,
-    /// A subscribe that failed transiently is queued again (subs.rs).
+    /// A subscribe that failed transiently is queued again (subscribe.rs).
     SubscribeRetry,
+    /// An active subscription reaches its expiry unrefreshed and is expired (subs.rs).
+    Expiry,
     /// Planned refreshes join the ready set (pacing.rs).
     RefreshDue,
-    /// A subscribe slot is free while subscriptions wait for one (subs.rs). Due at once when it
+    /// A subscribe slot is free while subscriptions wait for one (subscribe.rs). Due at once when it
     /// is, so it never outlives the input that made it due.
     SubscribeSlot,
     /// The next refresh slot under the rate cap (pacing.rs).
@@ -43,13 +45,14 @@ pub enum Timer {
 
 impl Timer {
     /// The table: every timer, in the order due ones run.
-    pub const ALL: [Timer; 12] = [
+    pub const ALL: [Timer; 13] = [
         Timer::RequestTimeout,
         Timer::SocketOpen,
         Timer::Reconnect,
         Timer::SessionRefresh,
         Timer::Rotation,
         Timer::SubscribeRetry,
+        Timer::Expiry,
         Timer::RefreshDue,
         Timer::SubscribeSlot,
         Timer::RefreshSlot,
@@ -62,6 +65,7 @@ impl Timer {
 impl Engine {
     /// When `t` is due next, if it is armed. A stopped engine has no timers; one that is logging
     /// out only waits for its requests.
+    #[inline]
     fn deadline(&self, t: Timer) -> Option<u64> {
         match self.conn.conn {
             Conn::Closed | Conn::Failed(_) => return None,
@@ -75,6 +79,7 @@ impl Engine {
             Timer::SessionRefresh => self.session.refresh_due_at(),
             Timer::Rotation => self.rotation_due_at(),
             Timer::SubscribeRetry => self.subs.next_retry(),
+            Timer::Expiry => self.subs.next_expiry(),
             Timer::RefreshDue => self.pacing.next_planned(),
             Timer::SubscribeSlot => self.subscribe_slot_at(),
             Timer::RefreshSlot => self.refresh_slot_at(),
@@ -94,6 +99,7 @@ impl Engine {
             Timer::SessionRefresh => self.send_session_refresh(now, false),
             Timer::Rotation => self.start_rotation(now),
             Timer::SubscribeRetry => self.retry_due_subscribes(now),
+            Timer::Expiry => self.expire_lapsed(now),
             Timer::RefreshDue => self.ready_due_refreshes(now),
             Timer::SubscribeSlot => self.pump_subscribes(now),
             Timer::RefreshSlot => self.pump_refreshes(now),
@@ -123,16 +129,25 @@ impl Engine {
     /// Every input ends here. A timer is looked at after the ones before it ran, so one that an
     /// earlier one disarmed does not fire.
     pub(super) fn drive(&mut self, now: u64) {
+        let mut fired = false;
+        // When nothing fires, the deadlines looked at here are still the next ones.
+        let mut next: Option<(Timer, u64)> = None;
         for t in Timer::ALL {
             match self.conn.conn {
                 Conn::Closed | Conn::Failed(_) => break,
                 Conn::LoggingOut if t != Timer::RequestTimeout => return,
                 _ => {}
             }
-            if self.deadline(t).is_some_and(|at| at <= now) {
-                self.fire(t, now);
+            match self.deadline(t) {
+                Some(at) if at <= now => {
+                    self.fire(t, now);
+                    fired = true;
+                }
+                Some(at) if next.is_none_or(|(_, n)| at < n) => next = Some((t, at)),
+                _ => {}
             }
         }
         self.update_state();
+        self.next_wake = Some(if fired { self.next_timer_at() } else { next });
     }
 }

@@ -286,7 +286,7 @@ pub struct Counters {
     /// Successful subscription refreshes.
     pub refreshes: u64,
     pub refresh_failures: u64,
-    /// Subscriptions the device reported lapsed.
+    /// Subscriptions that lapsed: the device said so, or their expiry passed unrefreshed.
     pub expiries: u64,
     /// Entries dropped: duplicates, pull-queue overflow.
     pub drops: u64,

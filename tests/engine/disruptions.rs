@@ -395,3 +395,92 @@ fn rotation_overlap_is_deduplicated() {
     );
     assert_clean(&sim);
 }
+
+/// A 503 storm longer than a subscription's lifetime: the device drops the subscription at its
+/// lifetime and tells nobody, and pushes nothing more for it. The engine must not show it as
+/// live meanwhile: it expires the subscription itself, with one `Expired` gap within the
+/// lifetime plus one request timeout, and once the device answers again it resubscribes and the
+/// reconciliation makes the store (and the consumer's view) equal to the device again.
+#[test]
+fn a_503_storm_longer_than_the_lifetime_expires_the_subscription_in_the_engine() {
+    let mut sim = Sim::new(apic_config(42), DeviceCfg::apic());
+    for n in ["a", "b"] {
+        sim.dev.objects.insert(
+            format!("uni/tn-{n}"),
+            tenant(n, Status::Snapshot).with("descr", "0"),
+        );
+    }
+    let opts = SubOptions {
+        store: true,
+        refresh_timeout: Some(60),
+        ..SubOptions::default()
+    };
+    let h = sim.subscribe(Query::class("fvTenant"), opts);
+    sim.run_for(MIN);
+    assert!(all_active(&sim));
+    let start = sim.now;
+    sim.dev.faults.throttle_refresh = true;
+    sim.dev.faults.throttle_subscribe = true;
+    let mut changed = false;
+    while sim.now < start + 3 * MIN {
+        sim.run_for(SEC);
+        let info = sim.engine.subscription_info(h).unwrap();
+        if info.state == SubState::Active {
+            assert!(
+                info.expires_at.unwrap() > sim.now,
+                "shown as active {} ms past its expiry",
+                sim.now - info.expires_at.unwrap()
+            );
+        } else if !changed {
+            // Changes the device makes after it dropped the subscription reach nobody.
+            sim.change(tenant("a", Status::Modified).with("descr", "1"));
+            sim.change(tenant("b", Status::Deleted));
+            sim.change(tenant("c", Status::Created).with("descr", "new"));
+            changed = true;
+        }
+    }
+    assert!(
+        changed,
+        "the subscription left the active state during the storm"
+    );
+    let gaps: Vec<(u64, GapReason)> = sim
+        .events
+        .iter()
+        .filter_map(|(t, e)| match e {
+            Event::Gap { handle, reason } if *handle == h => Some((*t, *reason)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(gaps.len(), 1, "{gaps:?}");
+    assert_eq!(gaps[0].1, GapReason::Expired);
+    assert!(
+        gaps[0].0 <= start + 60 * SEC + 30 * SEC,
+        "the gap came {} ms into the storm",
+        gaps[0].0 - start
+    );
+    sim.dev.faults.throttle_refresh = false;
+    sim.dev.faults.throttle_subscribe = false;
+    sim.run_for(MIN);
+    assert_eq!(sim.gaps(h), vec![GapReason::Expired]);
+    assert!(all_active(&sim));
+    let truth = sim.dev.truth(&Query::class("fvTenant").target);
+    let held: Vec<(String, Option<String>)> = sim
+        .engine
+        .store(h)
+        .unwrap()
+        .iter()
+        .map(|m| (m.dn.clone(), m.get("descr").map(str::to_owned)))
+        .collect();
+    let want: Vec<(String, Option<String>)> = truth
+        .values()
+        .map(|m| (m.dn.clone(), m.get("descr").map(str::to_owned)))
+        .collect();
+    assert_eq!(held, want);
+    let view: Vec<(String, Option<String>)> = sim.tracks[&h]
+        .view
+        .values()
+        .map(|m| (m.dn.clone(), m.get("descr").map(str::to_owned)))
+        .collect();
+    assert_eq!(view, want);
+    assert_clean(&sim);
+}

@@ -8,3 +8,4 @@ mod misc;
 mod query;
 mod session;
 mod subs;
+mod tls;

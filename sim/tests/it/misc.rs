@@ -406,6 +406,9 @@ async fn cli_help_documents_every_flag_and_exit_after_works() {
         "--token-grace",
         "--max-result",
         "--socket-queue",
+        "--tls",
+        "--cert",
+        "--key",
     ] {
         assert!(help.contains(flag), "--help lacks {flag}");
     }

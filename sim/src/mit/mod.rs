@@ -5,6 +5,12 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::util::{iso_ms, now_ms, parent_dn, split_dn};
 
+mod write;
+
+pub use write::{
+    auto_children, parse_write_body, parse_xml_tree, resolve_relation, InNode, Writer,
+};
+
 pub type Attrs = BTreeMap<String, String>;
 
 /// One managed object. `attrs` never holds `dn`, `rn` or `status` (added when rendering).
