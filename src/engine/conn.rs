@@ -13,7 +13,8 @@ use crate::protocol::{
 use super::requests::{Pending, Req};
 use super::subs::{Phase, Resume};
 use super::{
-    Action, ConnectionState, Engine, EngineError, Event, GapReason, Method, SocketId, SubState,
+    Action, ConnectionState, Engine, EngineError, Event, GapReason, Method, SocketFailure,
+    SocketId, SubState,
 };
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -47,6 +48,9 @@ pub(super) struct Connection {
     attempt_started: u64,
     ever_live: bool,
     pub(super) sock: Option<Sock>,
+    /// The socket of this attempt closed before it opened, with this close code: the session
+    /// check (`aaaRefresh`) on its way decides what follows.
+    refused: Option<Option<u16>>,
     /// The controller in use, an index into `Config::urls`.
     url_idx: usize,
 }
@@ -60,6 +64,7 @@ impl Connection {
             attempt_started: now,
             ever_live: false,
             sock: None,
+            refused: None,
             url_idx: 0,
         }
     }
@@ -117,24 +122,30 @@ impl Engine {
     pub(super) fn start_attempt(&mut self, now: u64) {
         self.conn.conn = Conn::Attempt;
         self.conn.attempt_started = now;
+        self.conn.refused = None;
         if self.conn.attempt > 0 {
             self.stats.reconnects += 1;
         }
         if self.session.current.is_some() && !self.session.suspect {
             self.open_socket(now);
         } else if !self.send_login(now, false) {
-            if let Some(r) = self.session.refresh_req.take() {
-                self.cancel(r);
-            }
-            self.send(
-                now,
-                Method::Get,
-                REFRESH_SESSION_PATH,
-                None,
-                Req::Verify,
-                true,
-            );
+            self.send_verify(now);
         }
+    }
+
+    /// `aaaRefresh` proving the session before a socket is (again) opened with it.
+    fn send_verify(&mut self, now: u64) {
+        if let Some(r) = self.session.refresh_req.take() {
+            self.cancel(r);
+        }
+        self.send(
+            now,
+            Method::Get,
+            REFRESH_SESSION_PATH,
+            None,
+            Req::Verify,
+            true,
+        );
     }
 
     pub(super) fn open_socket(&mut self, now: u64) {
@@ -172,24 +183,57 @@ impl Engine {
         }
     }
 
+    /// The answer to a session check: before the first socket of an adopted token, or after a
+    /// socket that would not open. A session that answers is kept (a refused socket then waits
+    /// for the next backoff step with the cause told); one the device no longer knows is
+    /// replaced by one login, or ends an adopted session.
     pub(super) fn on_verify(&mut self, p: Pending, r: Result<LoginInfo, ResponseError>, now: u64) {
         if self.conn.conn != Conn::Attempt {
             return;
         }
+        let refused = self.conn.refused.take();
         match r {
             Ok(info) => {
                 self.stats.token_refreshes += 1;
                 self.install_session(info, p.sent_at, now);
-                self.open_socket(now);
+                match refused {
+                    None => self.open_socket(now),
+                    Some(close_code) => self.fail_attempt(
+                        now,
+                        EngineError::SocketFailed(SocketFailure {
+                            close_code,
+                            http_works: Some(true),
+                        }),
+                    ),
+                }
             }
             Err(ResponseError::Device(d))
                 if matches!(d.kind, ErrorKind::SessionExpired | ErrorKind::AuthRejected) =>
             {
+                // The device forgot the session (the likeliest reason its socket was refused):
+                // with a password, this step's one login replaces it.
+                if refused.is_some() && self.send_login(now, false) {
+                    self.session.suspect = true;
+                    return;
+                }
                 self.events.push_back(Event::Error(d.into()));
                 self.fail(EngineError::SessionLost);
             }
-            Err(e) => self.fail_attempt(now, e.into()),
+            Err(e) => self.verify_failed(now, e.into(), true),
         }
+    }
+
+    /// A session check failed (`answered`: with an answer from the device, else without one):
+    /// this attempt failed, with the socket's cause if a socket was refused.
+    pub(super) fn verify_failed(&mut self, now: u64, err: EngineError, answered: bool) {
+        let err = match self.conn.refused.take() {
+            Some(close_code) => EngineError::SocketFailed(SocketFailure {
+                close_code,
+                http_works: Some(answered),
+            }),
+            None => err,
+        };
+        self.fail_attempt(now, err);
     }
 
     /// The socket opened. Subscriptions waiting for it go in line; during a rotation, every
@@ -250,7 +294,7 @@ impl Engine {
         true
     }
 
-    pub(super) fn on_socket_closed(&mut self, sock: SocketId, now: u64) {
+    pub(super) fn on_socket_closed(&mut self, sock: SocketId, code: Option<u16>, now: u64) {
         if self.session.rotation.old_socket() == Some(sock) {
             self.old_socket_closed();
             return;
@@ -266,10 +310,11 @@ impl Engine {
         if self.session.rotation.running() || was_open {
             self.rebuild(now, GapReason::Reconnect, false);
         } else {
-            // Never opened: a bad token is the likeliest cause, so the next attempt starts
-            // with a fresh login (or verification).
-            self.session.suspect = true;
-            self.fail_attempt(now, EngineError::SocketFailed);
+            // Never opened. Logging in again for every refused socket leaves a session behind
+            // at the device per attempt and runs into its login throttle; the session is checked
+            // instead, which also tells whether the device answers at all.
+            self.conn.refused = Some(code);
+            self.send_verify(now);
         }
     }
 
@@ -277,7 +322,7 @@ impl Engine {
     pub(super) fn socket_open_timed_out(&mut self, now: u64) {
         if let Some(id) = self.conn.sock.as_ref().map(|s| s.id) {
             self.actions.push_back(Action::CloseSocket { id });
-            self.on_socket_closed(id, now);
+            self.on_socket_closed(id, None, now);
         }
     }
 

@@ -215,7 +215,8 @@ impl Engine {
         };
         let err = EngineError::Transport(reason);
         match p.req {
-            Req::Login { rotate: false } | Req::Verify => self.fail_attempt(now, err),
+            Req::Login { rotate: false } => self.fail_attempt(now, err),
+            Req::Verify => self.verify_failed(now, err, false),
             Req::Login { rotate: true } => self.retry_rotation(now, err),
             Req::SessionRefresh { heartbeat } => self.session_refresh_lost(heartbeat, now),
             Req::Subscribe { handle, .. } => self.subscribe_lost(handle, req, err, now),
