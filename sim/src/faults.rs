@@ -171,6 +171,11 @@ fn dispatch(sim: &Arc<Sim>, what: &str, p: &Params, body: &[u8]) -> Result<Respo
             };
             ok(json!({ "ok": found, "silenced": on }))
         }
+        "refuse-sockets" => {
+            let n = p.num("n", 1)?;
+            sim.lock().faults.refuse_sockets = n.min(u32::MAX as u64) as u32;
+            ok(json!({ "ok": true, "n": n }))
+        }
         "duplicate" => {
             let n = p.num("n", 1)?;
             sim.lock().faults.duplicate = n.min(u32::MAX as u64) as u32;
@@ -342,6 +347,7 @@ fn stats(sim: &Arc<Sim>, now: Instant) -> Value {
         "refreshes": c.refreshes,
         "subscribes": c.subscribes,
         "sockets_opened": c.sockets_opened,
+        "sockets_refused": c.sockets_refused,
         "sockets_dropped_slow": c.sockets_dropped_slow,
         "frames_lost": c.frames_lost,
         "faults": {
@@ -349,6 +355,7 @@ fn stats(sim: &Arc<Sim>, now: Instant) -> Value {
             "fail_503": st.faults.fail_503,
             "delay_ms": st.faults.delay_ms,
             "duplicate": st.faults.duplicate,
+            "refuse_sockets": st.faults.refuse_sockets,
             "batch_pending": st.faults.batch.as_ref().map(|(n, v, _)| json!({"n": n, "held": v.len()})),
         },
         "upstream": sim.cfg.upstream,

@@ -1011,6 +1011,12 @@ async fn socket(sim: &Arc<Sim>, token: String, req: Request) -> Response {
         if st.faults.down_until.is_some_and(|t| Instant::now() < t) {
             return err(Enc::Json, 503, TEXT_THROTTLED);
         }
+        if st.faults.refuse_sockets > 0 {
+            st.faults.refuse_sockets -= 1;
+            st.counters.sockets_refused += 1;
+            // As a proxy that does not pass WebSockets answers: a plain page, no envelope.
+            return plain(StatusCode::FORBIDDEN, "WebSocket upgrades are not allowed");
+        }
         match st.auth_socket(&token, Instant::now()) {
             Ok(sid) => st.attach_socket(sid).map(|(conn, rx)| (sid, conn, rx)),
             Err(e) => return auth_err(Enc::Json, e),
