@@ -10,7 +10,7 @@ use js_sys::{Array, Function, Object, Promise};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
-use super::error::{coded, engine_error, set};
+use super::error::{coded, engine_error, set, socket_unavailable};
 use super::mo::{mos_to_js, store_to_js};
 use super::options::{self, get};
 use super::types::{
@@ -491,7 +491,8 @@ pub struct Session {
 
 fn start(opts: &Object, adopt: bool) -> Result<Promise, JsValue> {
     let config = options::config(opts, adopt)?;
-    let shell = Shell::start(config);
+    let ctor = options::socket_constructor(opts.as_ref())?;
+    let shell = Shell::start(config, ctor);
     let hub = Hub::new();
     hub.adopted.set(adopt);
     shell.set_listener(hub.clone());
@@ -583,7 +584,8 @@ fn callback(o: &JsValue, key: &str) -> Result<Option<Function>, JsValue> {
 
 #[wasm_bindgen]
 impl EventChannel {
-    /// `new EventChannel(session, { onState, onError, onGap })`.
+    /// `new EventChannel(session, { onState, onError, onGap, WebSocket })`. Throws
+    /// `SOCKET_UNAVAILABLE` at once where the runtime has no `WebSocket` and none is given.
     #[wasm_bindgen(constructor)]
     pub fn new(
         session: &Session,
@@ -591,7 +593,14 @@ impl EventChannel {
     ) -> Result<EventChannel, JsValue> {
         let options: Option<Object> = options.map(JsCast::unchecked_into);
         let hub = session.hub.clone();
-        if hub.channel_open.replace(true) {
+        let ctor = match &options {
+            Some(o) => options::socket_constructor(o.as_ref())?,
+            None => None,
+        };
+        if ctor.is_none() && !session.shell.can_open_sockets() {
+            return Err(socket_unavailable());
+        }
+        if hub.channel_open.get() {
             return Err(coded(
                 "INVALID_STATE",
                 "this session already has an open EventChannel",
@@ -601,6 +610,10 @@ impl EventChannel {
             *hub.on_state.borrow_mut() = callback(o, "onState")?;
             *hub.on_error.borrow_mut() = callback(o, "onError")?;
             *hub.on_gap.borrow_mut() = callback(o, "onGap")?;
+        }
+        hub.channel_open.set(true);
+        if let Some(c) = ctor {
+            session.shell.set_socket_constructor(c);
         }
         Ok(EventChannel {
             shell: session.shell.clone(),
