@@ -13,7 +13,7 @@ use crate::protocol::{
 use super::requests::{Pending, Req};
 use super::subs::{Phase, Resume};
 use super::{
-    Action, ConnectionState, Engine, EngineError, Event, GapReason, Method, SocketFailure,
+    Action, Auth, ConnectionState, Engine, EngineError, Event, GapReason, Method, SocketFailure,
     SocketId, SubState,
 };
 
@@ -128,8 +128,46 @@ impl Engine {
         }
         if self.session.current.is_some() && !self.session.suspect {
             self.open_socket(now);
+        } else if self.discard_session(now) {
+            // The login follows the logout's answer.
         } else if !self.send_login(now, false) {
             self.send_verify(now);
+        }
+    }
+
+    /// Before a login replaces a session the device may still hold (one whose socket the device
+    /// keeps losing, one on the controller left behind), that session is logged out: else each
+    /// such login leaves one behind until its idle timeout. On the same controller the logout
+    /// goes first and the login follows its answer (which may clear the cookie a login sets); to
+    /// another controller both go at once. True if the login waits. Adopted sessions are their
+    /// owner's and never logged out here; dead ones were dropped already.
+    fn discard_session(&mut self, now: u64) -> bool {
+        if !matches!(self.cfg.auth, Auth::Password { .. }) {
+            return false;
+        }
+        let Some(url) = self.session.current.as_ref().map(|s| s.info.url.clone()) else {
+            return false;
+        };
+        let same = url == self.base().to_string();
+        if let Ok(base) = BaseUrl::parse(&url) {
+            let user = self.cfg.auth.user().unwrap_or_default().to_owned();
+            self.send_to(
+                now,
+                Method::Post,
+                base.http(LOGOUT_PATH),
+                Some(logout_body(&user)),
+                Req::Discard { then_login: same },
+                true,
+            );
+        }
+        self.session.current = None;
+        same
+    }
+
+    /// The logout of a replaced session was answered (or failed): a login waiting for it goes.
+    pub(super) fn session_discarded(&mut self, then_login: bool, now: u64) {
+        if then_login && self.conn.conn == Conn::Attempt && self.session.current.is_none() {
+            self.send_login(now, false);
         }
     }
 
@@ -212,8 +250,9 @@ impl Engine {
             {
                 // The device forgot the session (the likeliest reason its socket was refused):
                 // with a password, this step's one login replaces it.
-                if refused.is_some() && self.send_login(now, false) {
-                    self.session.suspect = true;
+                if refused.is_some() && matches!(self.cfg.auth, Auth::Password { .. }) {
+                    self.session.current = None;
+                    self.send_login(now, false);
                     return;
                 }
                 self.events.push_back(Event::Error(d.into()));
@@ -409,7 +448,11 @@ impl Engine {
             return;
         }
         self.close_sockets();
-        self.cancel_where(|r| !matches!(r, Req::SessionRefresh { .. }) || relogin);
+        // A replaced session's logout goes on: it is the only one that session gets.
+        self.cancel_where(|r| {
+            !matches!(r, Req::Discard { .. })
+                && (!matches!(r, Req::SessionRefresh { .. }) || relogin)
+        });
         if relogin {
             self.session.refresh_req = None;
             self.session.suspect = true;

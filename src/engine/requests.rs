@@ -39,6 +39,11 @@ pub(super) enum Req {
         heartbeat: bool,
     },
     Logout,
+    /// `aaaLogout` of a session being replaced by a login; with `then_login`, that login waits
+    /// for this answer.
+    Discard {
+        then_login: bool,
+    },
 }
 
 pub(super) struct Pending {
@@ -204,6 +209,7 @@ impl Engine {
                 self.on_refresh(p, handle, r, now)
             }
             Req::Logout => self.finish_logout(),
+            Req::Discard { then_login } => self.session_discarded(then_login, now),
         }
         true
     }
@@ -224,6 +230,7 @@ impl Engine {
                 self.refresh_lost(handle, req, heartbeat, err, now)
             }
             Req::Logout => self.finish_logout(),
+            Req::Discard { then_login } => self.session_discarded(then_login, now),
         }
     }
 

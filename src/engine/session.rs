@@ -262,6 +262,8 @@ impl Engine {
         match self.cfg.auth {
             Auth::Password { .. } => {
                 self.events.push_back(Event::Error(err));
+                // Dead at the device: nothing to log out.
+                self.session.current = None;
                 self.rebuild(now, GapReason::Relogin, true);
             }
             Auth::Token { .. } => self.fail(EngineError::SessionLost),

@@ -113,3 +113,88 @@ fn a_session_the_device_forgot_is_replaced_by_one_login() {
     assert_eq!(sim.dev.logins, 2);
     assert_clean(&sim);
 }
+
+const NO_SOCKET_405: &str = r#"{"totalCount":"1","imdata":[{"error":{"attributes":{"code":"405","text":"Subscription request failed, unable to locate opened web socket. Please re-login to the application"}}}]}"#;
+
+fn drain(e: &mut Engine) -> Vec<Action> {
+    std::iter::from_fn(|| e.poll_action()).collect()
+}
+
+/// Runs the engine's timers until it asks for something.
+fn until_action(e: &mut Engine) -> Vec<Action> {
+    for _ in 0..100 {
+        let t = e.poll_timeout().expect("a timer is armed");
+        e.handle_timeout(t);
+        let a = drain(e);
+        if !a.is_empty() {
+            return a;
+        }
+    }
+    panic!("the engine asked for nothing");
+}
+
+fn path(a: &Action) -> &str {
+    match a {
+        Action::Http(r) => r.url.strip_prefix(HOST).unwrap_or(&r.url),
+        _ => "",
+    }
+}
+
+#[test]
+fn a_session_replaced_by_a_login_is_logged_out_first() {
+    let mut e = Engine::new(apic_config(45), 0);
+    let sock = up(&mut e);
+    let h = e.subscribe(Query::class("fvTenant"), SubOptions::default(), 30);
+    // The device keeps losing the socket: 405 twice, and the second time the engine logs in anew.
+    for round in 0..2 {
+        let sub = drain(&mut e)
+            .into_iter()
+            .find(|a| path(a).contains("subscription=yes"))
+            .map(|a| http(Some(a)))
+            .unwrap_or_else(|| panic!("round {round}: no subscribe"));
+        e.handle_http_response(sub.id, 405, NO_SOCKET_405.into(), 40);
+        let closed = drain(&mut e);
+        assert!(
+            matches!(closed[..], [Action::CloseSocket { .. }]),
+            "{closed:?}"
+        );
+        if round == 0 {
+            let a = until_action(&mut e);
+            let Some(Action::OpenSocket { id, .. }) = a.first() else {
+                panic!("the same session opens a new socket first: {a:?}")
+            };
+            assert_ne!(*id, sock);
+            let now = e.poll_timeout().unwrap_or(0).max(5_000);
+            e.handle_socket_open(*id, now);
+            e.handle_timeout(now);
+        }
+    }
+    let a = until_action(&mut e);
+    assert_eq!(a.len(), 1, "the logout alone goes first: {a:?}");
+    let logout = http(a.into_iter().next());
+    assert!(
+        logout.url.ends_with("/api/aaaLogout.json"),
+        "{}",
+        logout.url
+    );
+    assert!(
+        logout
+            .headers
+            .contains(&("Cookie".to_owned(), "APIC-cookie=T1".to_owned())),
+        "the replaced session's token"
+    );
+    let t = e.poll_timeout().unwrap_or(0);
+    e.handle_http_response(
+        logout.id,
+        200,
+        r#"{"totalCount":"0","imdata":[]}"#.into(),
+        t,
+    );
+    let login = http(drain(&mut e).into_iter().next());
+    assert!(login.url.contains("/api/aaaLogin.json"), "{}", login.url);
+    assert_eq!(
+        e.subscription_info(h).unwrap().state,
+        SubState::Pending,
+        "still waiting for the new session"
+    );
+}
