@@ -231,20 +231,24 @@ impl Engine {
         }
         let refused = self.conn.refused.take();
         match r {
-            Ok(info) => {
-                self.stats.token_refreshes += 1;
-                self.install_session(info, p.sent_at, now);
-                match refused {
-                    None => self.open_socket(now),
-                    Some(close_code) => self.fail_attempt(
+            Ok(info) => match refused {
+                None => {
+                    self.stats.token_refreshes += 1;
+                    self.install_session(info, p.sent_at, now);
+                    self.open_socket(now);
+                }
+                Some(close_code) => {
+                    // The same session, checked: not a new login (its rotation stays due).
+                    self.adopt_refreshed(info, now);
+                    self.fail_attempt(
                         now,
                         EngineError::SocketFailed(SocketFailure {
                             close_code,
                             http_works: Some(true),
                         }),
-                    ),
+                    );
                 }
-            }
+            },
             Err(ResponseError::Device(d))
                 if matches!(d.kind, ErrorKind::SessionExpired | ErrorKind::AuthRejected) =>
             {

@@ -36,6 +36,20 @@ fn a_minute_without_a_socket_costs_one_login_and_leaves_one_session() {
     assert_eq!(sim.engine.stats().logins, 1);
     assert_eq!(sim.dev.sessions.len(), 1, "no session left behind");
     assert_eq!(
+        sim.count_events(|e| matches!(e, Event::LoggedIn(_))),
+        1,
+        "a checked session is the same session"
+    );
+    let first = sim.events.iter().find_map(|(_, e)| match e {
+        Event::LoggedIn(i) => Some(i.rotates_at),
+        _ => None,
+    });
+    assert_eq!(
+        first,
+        Some(sim.engine.session_info().unwrap().rotates_at),
+        "its rotation stays planned from its login"
+    );
+    assert_eq!(
         sim.engine.subscription_info(h).unwrap().state,
         SubState::Pending
     );
