@@ -107,6 +107,7 @@ if cargo build -p dme-sim --locked >"$LOGDIR/sim-build.log" 2>&1 \
   tests edge-workerd node tests/edge/relay.test.mjs workerd
   tests edge-deno node tests/edge/relay.test.mjs deno
   tests edge-node node --experimental-websocket tests/edge/relay.test.mjs node
+  tests edge-nosocket node tests/edge/nosocket.test.mjs
 else
   cat "$LOGDIR/sim-build.log"; failed=$((failed + 1)); failed_steps+=("browser (no simulator)")
 fi

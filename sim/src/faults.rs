@@ -85,6 +85,7 @@ pub fn router(upstream: bool) -> Router<Arc<Sim>> {
         .route("/fail-503", any(fail_503))
         .route("/delay", any(delay))
         .route("/silence", any(silence))
+        .route("/refuse-sockets", any(refuse_sockets))
         .route("/duplicate", any(duplicate))
         .route("/lose", any(lose))
         .route("/strip-status", any(strip_status))
@@ -197,6 +198,10 @@ async fn fail_refresh(State(sim): State<Arc<Sim>>, p: Params) -> Answer {
 
 async fn fail_503(State(sim): State<Arc<Sim>>, p: Params) -> Answer {
     set_count(&sim, &p, |f| &mut f.fail_503)
+}
+
+async fn refuse_sockets(State(sim): State<Arc<Sim>>, p: Params) -> Answer {
+    set_count(&sim, &p, |f| &mut f.refuse_sockets)
 }
 
 async fn duplicate(State(sim): State<Arc<Sim>>, p: Params) -> Answer {
@@ -392,6 +397,7 @@ async fn stats(State(sim): State<Arc<Sim>>) -> Response {
         "refreshes": c.refreshes,
         "subscribes": c.subscribes,
         "sockets_opened": c.sockets_opened,
+        "sockets_refused": c.sockets_refused,
         "sockets_dropped_slow": c.sockets_dropped_slow,
         "frames_lost": c.frames_lost,
         "faults": {
@@ -399,6 +405,7 @@ async fn stats(State(sim): State<Arc<Sim>>) -> Response {
             "fail_503": st.faults.fail_503,
             "delay_ms": st.faults.delay_ms,
             "duplicate": st.faults.duplicate,
+            "refuse_sockets": st.faults.refuse_sockets,
             "batch_pending": st.faults.batch.as_ref().map(|(n, v, _)| json!({"n": n, "held": v.len()})),
         },
         "upstream": sim.cfg.upstream,

@@ -6,9 +6,10 @@ use std::time::Instant;
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{FromRequestParts, Request};
+use axum::http::StatusCode;
 use axum::response::Response;
 
-use crate::api::{auth_err, err};
+use crate::api::{auth_err, err, plain};
 use crate::render::Format;
 use crate::state::{AuthErr, Out, TEXT_THROTTLED};
 use crate::Sim;
@@ -40,6 +41,12 @@ pub async fn socket(sim: &Arc<Sim>, token: &str, req: Request) -> Response {
         let now = Instant::now();
         if st.faults.down_until.is_some_and(|t| now < t) {
             return err(Format::Json, 503, TEXT_THROTTLED);
+        }
+        if st.faults.refuse_sockets > 0 {
+            st.faults.refuse_sockets -= 1;
+            st.counters.sockets_refused += 1;
+            // As a proxy that does not pass WebSockets answers: a plain page, no envelope.
+            return plain(StatusCode::FORBIDDEN, "WebSocket upgrades are not allowed");
         }
         match st.auth_socket(token, now) {
             Ok(sid) => st.attach_socket(sid).map(|(conn, rx)| (sid, conn, rx)),

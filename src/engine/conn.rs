@@ -13,7 +13,8 @@ use crate::protocol::{
 use super::requests::{Pending, Req};
 use super::subs::{Phase, Resume};
 use super::{
-    Action, ConnectionState, Engine, EngineError, Event, GapReason, Method, SocketId, SubState,
+    Action, Auth, ConnectionState, Engine, EngineError, Event, GapReason, Method, SocketFailure,
+    SocketId, SubState,
 };
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -47,6 +48,9 @@ pub(super) struct Connection {
     attempt_started: u64,
     ever_live: bool,
     pub(super) sock: Option<Sock>,
+    /// The socket of this attempt closed before it opened, with this close code: the session
+    /// check (`aaaRefresh`) on its way decides what follows.
+    refused: Option<Option<u16>>,
     /// The controller in use, an index into `Config::urls`.
     url_idx: usize,
 }
@@ -60,6 +64,7 @@ impl Connection {
             attempt_started: now,
             ever_live: false,
             sock: None,
+            refused: None,
             url_idx: 0,
         }
     }
@@ -117,24 +122,68 @@ impl Engine {
     pub(super) fn start_attempt(&mut self, now: u64) {
         self.conn.conn = Conn::Attempt;
         self.conn.attempt_started = now;
+        self.conn.refused = None;
         if self.conn.attempt > 0 {
             self.stats.reconnects += 1;
         }
         if self.session.current.is_some() && !self.session.suspect {
             self.open_socket(now);
+        } else if self.discard_session(now) {
+            // The login follows the logout's answer.
         } else if !self.send_login(now, false) {
-            if let Some(r) = self.session.refresh_req.take() {
-                self.cancel(r);
-            }
-            self.send(
+            self.send_verify(now);
+        }
+    }
+
+    /// Before a login replaces a session the device may still hold (one whose socket the device
+    /// keeps losing, one on the controller left behind), that session is logged out: else each
+    /// such login leaves one behind until its idle timeout. On the same controller the logout
+    /// goes first and the login follows its answer (which may clear the cookie a login sets); to
+    /// another controller both go at once. True if the login waits. Adopted sessions are their
+    /// owner's and never logged out here; dead ones were dropped already.
+    fn discard_session(&mut self, now: u64) -> bool {
+        if !matches!(self.cfg.auth, Auth::Password { .. }) {
+            return false;
+        }
+        let Some(url) = self.session.current.as_ref().map(|s| s.info.url.clone()) else {
+            return false;
+        };
+        let same = url == self.base().to_string();
+        if let Ok(base) = BaseUrl::parse(&url) {
+            let user = self.cfg.auth.user().unwrap_or_default().to_owned();
+            self.send_to(
                 now,
-                Method::Get,
-                REFRESH_SESSION_PATH,
-                None,
-                Req::Verify,
+                Method::Post,
+                base.http(LOGOUT_PATH),
+                Some(logout_body(&user)),
+                Req::Discard { then_login: same },
                 true,
             );
         }
+        self.session.current = None;
+        same
+    }
+
+    /// The logout of a replaced session was answered (or failed): a login waiting for it goes.
+    pub(super) fn session_discarded(&mut self, then_login: bool, now: u64) {
+        if then_login && self.conn.conn == Conn::Attempt && self.session.current.is_none() {
+            self.send_login(now, false);
+        }
+    }
+
+    /// `aaaRefresh` proving the session before a socket is (again) opened with it.
+    fn send_verify(&mut self, now: u64) {
+        if let Some(r) = self.session.refresh_req.take() {
+            self.cancel(r);
+        }
+        self.send(
+            now,
+            Method::Get,
+            REFRESH_SESSION_PATH,
+            None,
+            Req::Verify,
+            true,
+        );
     }
 
     pub(super) fn open_socket(&mut self, now: u64) {
@@ -172,24 +221,62 @@ impl Engine {
         }
     }
 
+    /// The answer to a session check: before the first socket of an adopted token, or after a
+    /// socket that would not open. A session that answers is kept (a refused socket then waits
+    /// for the next backoff step with the cause told); one the device no longer knows is
+    /// replaced by one login, or ends an adopted session.
     pub(super) fn on_verify(&mut self, p: Pending, r: Result<LoginInfo, ResponseError>, now: u64) {
         if self.conn.conn != Conn::Attempt {
             return;
         }
+        let refused = self.conn.refused.take();
         match r {
-            Ok(info) => {
-                self.stats.token_refreshes += 1;
-                self.install_session(info, p.sent_at, now);
-                self.open_socket(now);
-            }
+            Ok(info) => match refused {
+                None => {
+                    self.stats.token_refreshes += 1;
+                    self.install_session(info, p.sent_at, now);
+                    self.open_socket(now);
+                }
+                Some(close_code) => {
+                    // The same session, checked: not a new login (its rotation stays due).
+                    self.adopt_refreshed(info, now);
+                    self.fail_attempt(
+                        now,
+                        EngineError::SocketFailed(SocketFailure {
+                            close_code,
+                            http_works: Some(true),
+                        }),
+                    );
+                }
+            },
             Err(ResponseError::Device(d))
                 if matches!(d.kind, ErrorKind::SessionExpired | ErrorKind::AuthRejected) =>
             {
+                // The device forgot the session (the likeliest reason its socket was refused):
+                // with a password, this step's one login replaces it.
+                if refused.is_some() && matches!(self.cfg.auth, Auth::Password { .. }) {
+                    self.session.current = None;
+                    self.send_login(now, false);
+                    return;
+                }
                 self.events.push_back(Event::Error(d.into()));
                 self.fail(EngineError::SessionLost);
             }
-            Err(e) => self.fail_attempt(now, e.into()),
+            Err(e) => self.verify_failed(now, e.into(), true),
         }
+    }
+
+    /// A session check failed (`answered`: with an answer from the device, else without one):
+    /// this attempt failed, with the socket's cause if a socket was refused.
+    pub(super) fn verify_failed(&mut self, now: u64, err: EngineError, answered: bool) {
+        let err = match self.conn.refused.take() {
+            Some(close_code) => EngineError::SocketFailed(SocketFailure {
+                close_code,
+                http_works: Some(answered),
+            }),
+            None => err,
+        };
+        self.fail_attempt(now, err);
     }
 
     /// The socket opened. Subscriptions waiting for it go in line; during a rotation, every
@@ -250,7 +337,7 @@ impl Engine {
         true
     }
 
-    pub(super) fn on_socket_closed(&mut self, sock: SocketId, now: u64) {
+    pub(super) fn on_socket_closed(&mut self, sock: SocketId, code: Option<u16>, now: u64) {
         if self.session.rotation.old_socket() == Some(sock) {
             self.old_socket_closed();
             return;
@@ -266,10 +353,11 @@ impl Engine {
         if self.session.rotation.running() || was_open {
             self.rebuild(now, GapReason::Reconnect, false);
         } else {
-            // Never opened: a bad token is the likeliest cause, so the next attempt starts
-            // with a fresh login (or verification).
-            self.session.suspect = true;
-            self.fail_attempt(now, EngineError::SocketFailed);
+            // Never opened. Logging in again for every refused socket leaves a session behind
+            // at the device per attempt and runs into its login throttle; the session is checked
+            // instead, which also tells whether the device answers at all.
+            self.conn.refused = Some(code);
+            self.send_verify(now);
         }
     }
 
@@ -277,7 +365,7 @@ impl Engine {
     pub(super) fn socket_open_timed_out(&mut self, now: u64) {
         if let Some(id) = self.conn.sock.as_ref().map(|s| s.id) {
             self.actions.push_back(Action::CloseSocket { id });
-            self.on_socket_closed(id, now);
+            self.on_socket_closed(id, None, now);
         }
     }
 
@@ -364,7 +452,11 @@ impl Engine {
             return;
         }
         self.close_sockets();
-        self.cancel_where(|r| !matches!(r, Req::SessionRefresh { .. }) || relogin);
+        // A replaced session's logout goes on: it is the only one that session gets.
+        self.cancel_where(|r| {
+            !matches!(r, Req::Discard { .. })
+                && (!matches!(r, Req::SessionRefresh { .. }) || relogin)
+        });
         if relogin {
             self.session.refresh_req = None;
             self.session.suspect = true;

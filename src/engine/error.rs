@@ -1,6 +1,8 @@
 //! The engine's one error type. Every variant maps to a stable code for JavaScript
 //! ([`EngineError::code`]). No variant ever holds a token, a password or a socket URL.
 
+use std::fmt;
+
 use thiserror::Error;
 
 use crate::protocol::{DeviceError, ErrorKind, MalformedError, QueryError, ResponseError};
@@ -30,6 +32,35 @@ impl TransportFailure {
     }
 }
 
+/// Why a socket would not open, as far as the engine can tell: the close code the runtime gave,
+/// and whether the session's `aaaRefresh`, sent right after, was answered. A refused socket with
+/// a working HTTP side points at something between client and device that refuses WebSocket
+/// upgrades (a proxy), not at the session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SocketFailure {
+    /// The close code reported for the socket (1006: closed without a handshake), if any.
+    pub close_code: Option<u16>,
+    /// Whether the device answered the session check over HTTP (`None`: not checked). A 503 or
+    /// an error answer counts as an answer: the HTTP path works.
+    pub http_works: Option<bool>,
+}
+
+impl fmt::Display for SocketFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.close_code {
+            Some(c) => write!(f, "close code {c}")?,
+            None => f.write_str("no close code")?,
+        }
+        match self.http_works {
+            Some(true) => {
+                f.write_str("; the device answers over HTTP, so the socket itself is refused")
+            }
+            Some(false) => f.write_str("; the device does not answer over HTTP either"),
+            None => Ok(()),
+        }
+    }
+}
+
 /// Everything that can go wrong, typed.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
 pub enum EngineError {
@@ -45,9 +76,10 @@ pub enum EngineError {
     /// No answer at all.
     #[error("request failed: {}", .0.code())]
     Transport(TransportFailure),
-    /// The socket closed before it opened (bad token, device down, proxy refusing upgrades).
-    #[error("the event socket could not be opened")]
-    SocketFailed,
+    /// The socket closed before it opened (device down, a proxy refusing upgrades, no socket
+    /// support in the runtime), with what is known of the cause.
+    #[error("the event socket could not be opened ({0})")]
+    SocketFailed(SocketFailure),
     /// The adopted session ended and there is no password to log in again.
     #[error("the adopted session expired and cannot be renewed without credentials")]
     SessionLost,
@@ -73,7 +105,7 @@ impl EngineError {
             EngineError::Malformed(_) => "PROTOCOL",
             EngineError::Query(_) => "INVALID_QUERY",
             EngineError::Transport(t) => t.code(),
-            EngineError::SocketFailed => "SOCKET_FAILED",
+            EngineError::SocketFailed(_) => "SOCKET_FAILED",
             EngineError::SessionLost => "SESSION_EXPIRED",
             EngineError::RetryCap(_) => "RETRY_CAP",
             EngineError::Closed => "CLOSED",

@@ -56,7 +56,7 @@ use std::collections::{BTreeMap, VecDeque};
 use crate::protocol::{BaseUrl, Query, Store};
 
 pub use config::{Auth, Config, Flavor, TokenTransport};
-pub use error::{EngineError, TransportFailure};
+pub use error::{EngineError, SocketFailure, TransportFailure};
 pub use timer::Timer;
 pub use types::{
     Action, ConnectionState, Counters, DegradedReason, Event, GapReason, HttpRequest, Method,
@@ -414,11 +414,12 @@ impl Engine {
         self.drive(now);
     }
 
-    pub fn handle_socket_closed(&mut self, sock: SocketId, _code: Option<u16>, now: u64) {
+    /// The socket closed (or failed); `code` is the close code the runtime gave, if any.
+    pub fn handle_socket_closed(&mut self, sock: SocketId, code: Option<u16>, now: u64) {
         let now = self.enter(now);
         // What the socket delivered before it closed comes before the gap.
         self.flush_backlog(now);
-        self.on_socket_closed(sock, now);
+        self.on_socket_closed(sock, code, now);
         self.drive(now);
     }
 

@@ -39,6 +39,11 @@ pub(super) enum Req {
         heartbeat: bool,
     },
     Logout,
+    /// `aaaLogout` of a session being replaced by a login; with `then_login`, that login waits
+    /// for this answer.
+    Discard {
+        then_login: bool,
+    },
 }
 
 pub(super) struct Pending {
@@ -204,6 +209,7 @@ impl Engine {
                 self.on_refresh(p, handle, r, now)
             }
             Req::Logout => self.finish_logout(),
+            Req::Discard { then_login } => self.session_discarded(then_login, now),
         }
         true
     }
@@ -215,7 +221,8 @@ impl Engine {
         };
         let err = EngineError::Transport(reason);
         match p.req {
-            Req::Login { rotate: false } | Req::Verify => self.fail_attempt(now, err),
+            Req::Login { rotate: false } => self.fail_attempt(now, err),
+            Req::Verify => self.verify_failed(now, err, false),
             Req::Login { rotate: true } => self.retry_rotation(now, err),
             Req::SessionRefresh { heartbeat } => self.session_refresh_lost(heartbeat, now),
             Req::Subscribe { handle, .. } => self.subscribe_lost(handle, req, err, now),
@@ -223,6 +230,7 @@ impl Engine {
                 self.refresh_lost(handle, req, heartbeat, err, now)
             }
             Req::Logout => self.finish_logout(),
+            Req::Discard { then_login } => self.session_discarded(then_login, now),
         }
     }
 

@@ -196,22 +196,7 @@ impl Engine {
     ) {
         self.session.refresh_req = None;
         match r {
-            Ok(info) => {
-                self.stats.token_refreshes += 1;
-                self.session.refresh_failures = 0;
-                let interval = self.session_refresh_interval(info.refresh_timeout_secs * 1000);
-                if let Some(s) = self.session.current.as_mut() {
-                    // The token changes on every aaaRefresh: adopt it everywhere at once.
-                    s.token = info.token;
-                    if let Some(u) = info.url_token {
-                        s.url_token = Some(u);
-                    }
-                    s.refresh_timeout_ms = info.refresh_timeout_secs * 1000;
-                    s.info.refresh_timeout_secs = info.refresh_timeout_secs;
-                    s.refresh_at = now + interval;
-                }
-                self.session.epoch += 1;
-            }
+            Ok(info) => self.adopt_refreshed(info, now),
             Err(ResponseError::Device(d)) if d.kind == ErrorKind::SessionExpired => {
                 if p.epoch < self.session.epoch {
                     self.retry_session_refresh(now);
@@ -229,6 +214,25 @@ impl Engine {
                 self.retry_session_refresh(now);
             }
         }
+    }
+
+    /// A successful `aaaRefresh` of the current session: its new token, the next keepalive. The
+    /// session stays the same one (its lifetime and rotation are untouched).
+    pub(super) fn adopt_refreshed(&mut self, info: LoginInfo, now: u64) {
+        self.stats.token_refreshes += 1;
+        self.session.refresh_failures = 0;
+        let interval = self.session_refresh_interval(info.refresh_timeout_secs * 1000);
+        if let Some(s) = self.session.current.as_mut() {
+            // The token changes on every aaaRefresh: adopt it everywhere at once.
+            s.token = info.token;
+            if let Some(u) = info.url_token {
+                s.url_token = Some(u);
+            }
+            s.refresh_timeout_ms = info.refresh_timeout_secs * 1000;
+            s.info.refresh_timeout_secs = info.refresh_timeout_secs;
+            s.refresh_at = now + interval;
+        }
+        self.session.epoch += 1;
     }
 
     /// An `aaaRefresh` got no answer. As a heartbeat it proves the connection dead; as the
@@ -262,6 +266,8 @@ impl Engine {
         match self.cfg.auth {
             Auth::Password { .. } => {
                 self.events.push_back(Event::Error(err));
+                // Dead at the device: nothing to log out.
+                self.session.current = None;
                 self.rebuild(now, GapReason::Relogin, true);
             }
             Auth::Token { .. } => self.fail(EngineError::SessionLost),

@@ -10,10 +10,10 @@ use js_sys::{Array, Function, Object};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
-use super::error::{coded, engine_error, set};
+use super::error::{coded, engine_error, set, socket_unavailable};
 use super::future::promise;
 use super::hub::{Hub, SubEntry};
-use super::options::get;
+use super::options::{self, get};
 use super::reply::reply;
 use super::session::Session;
 use super::shapes::{counters_js, pulled_js, state_js};
@@ -59,7 +59,8 @@ fn query_of(v: &JsValue) -> Option<Query> {
 
 #[wasm_bindgen]
 impl EventChannel {
-    /// `new EventChannel(session, { onState, onError, onGap })`.
+    /// `new EventChannel(session, { onState, onError, onGap, WebSocket })`. Throws
+    /// `SOCKET_UNAVAILABLE` at once where the runtime has no `WebSocket` and none is given.
     #[wasm_bindgen(constructor)]
     pub fn new(
         session: &Session,
@@ -67,7 +68,14 @@ impl EventChannel {
     ) -> Result<EventChannel, JsValue> {
         let options: Option<Object> = options.map(JsCast::unchecked_into);
         let hub = session.hub.clone();
-        if hub.channel_open.replace(true) {
+        let ctor = match &options {
+            Some(o) => options::socket_constructor(o.as_ref())?,
+            None => None,
+        };
+        if ctor.is_none() && !session.shell.can_open_sockets() {
+            return Err(socket_unavailable());
+        }
+        if hub.channel_open.get() {
             return Err(coded(
                 "INVALID_STATE",
                 "this session already has an open EventChannel",
@@ -78,6 +86,10 @@ impl EventChannel {
             hub.callbacks.borrow_mut().on_state = callback(o, "onState")?;
             hub.callbacks.borrow_mut().on_error = callback(o, "onError")?;
             hub.callbacks.borrow_mut().on_gap = callback(o, "onGap")?;
+        }
+        hub.channel_open.set(true);
+        if let Some(c) = ctor {
+            session.shell.set_socket_constructor(c);
         }
         Ok(EventChannel {
             shell: session.shell.clone(),

@@ -35,10 +35,27 @@ pub(crate) fn coded(code: &str, message: &str) -> JsValue {
 }
 
 /// A JS `Error` for any engine error: `code` always; the device's status, code and text when the
-/// device said it.
+/// device said it; a refused socket's close code and whether HTTP still worked.
 pub(crate) fn engine_error(e: &EngineError) -> JsValue {
     match e {
         EngineError::Device(d) => device_error(d),
+        EngineError::SocketFailed(f) => {
+            let err = coded(e.code(), &e.to_string());
+            let opt = |v: Option<JsValue>| v.unwrap_or(JsValue::NULL);
+            set(&err, "closeCode", opt(f.close_code.map(JsValue::from)));
+            set(&err, "httpWorks", opt(f.http_works.map(JsValue::from)));
+            if f.http_works == Some(true) && in_page() {
+                set(
+                    &err,
+                    "hint",
+                    JsValue::from_str(
+                        "the device answers over HTTP but the socket is refused: a proxy between \
+                         this page and the device may refuse WebSocket upgrades",
+                    ),
+                );
+            }
+            err
+        }
         other => coded(other.code(), &other.to_string()),
     }
 }
@@ -69,4 +86,20 @@ impl From<Failure> for JsValue {
             }
         }
     }
+}
+
+/// Whether this runs in a browser page (which has a `document`), where proxies are the usual
+/// reason for a refused socket.
+fn in_page() -> bool {
+    Reflect::get(&js_sys::global(), &JsValue::from_str("document")).is_ok_and(|d| d.is_object())
+}
+
+/// `new EventChannel` where there is no WebSocket to open the event socket with.
+pub(crate) fn socket_unavailable() -> JsValue {
+    coded(
+        "SOCKET_UNAVAILABLE",
+        "this runtime has no WebSocket: use Node.js 22 or later, run Node.js 20 with \
+         --experimental-websocket, or pass a WebSocket constructor \
+         (new EventChannel(session, { WebSocket }), e.g. the ws package's)",
+    )
 }

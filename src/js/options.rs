@@ -2,6 +2,7 @@
 
 use js_sys::{Array, Object, Reflect};
 use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
 
 use super::error::coded;
 use crate::engine::{Auth, Config, Flavor, TokenTransport};
@@ -38,6 +39,17 @@ fn opt_bool(o: &JsValue, key: &str) -> Result<Option<bool>, JsValue> {
     match get(o, key) {
         None => Ok(None),
         Some(v) => v.as_bool().map(Some).ok_or_else(|| bad(key, "a boolean")),
+    }
+}
+
+/// The `WebSocket` option: a constructor to open sockets with instead of the global one.
+pub(crate) fn socket_constructor(o: &JsValue) -> Result<Option<js_sys::Function>, JsValue> {
+    match get(o, "WebSocket") {
+        None => Ok(None),
+        Some(v) => v
+            .dyn_into::<js_sys::Function>()
+            .map(Some)
+            .map_err(|_| bad("WebSocket", "a WebSocket constructor")),
     }
 }
 

@@ -26,7 +26,8 @@ pub struct Session {
 /// Starts the engine; the promise resolves with the `Session` once it is established.
 fn start(opts: &Object, adopt: bool) -> Result<PromiseSession, JsValue> {
     let config = options::config(opts, adopt)?;
-    let shell = Shell::start(config);
+    let ctor = options::socket_constructor(opts.as_ref())?;
+    let shell = Shell::start(config, ctor);
     let hub = Hub::new();
     hub.adopted.set(adopt);
     shell.set_listener(hub.clone());

@@ -45,7 +45,14 @@ export interface ConnectOptions {
   queueCapacity?: number;
   /** Seed of the jitter generator (tests). */
   seed?: number;
+  /** The WebSocket constructor to open the event socket with, instead of the runtime's global
+   * one: e.g. the `ws` package's, on a Node.js without a global `WebSocket`. */
+  WebSocket?: WebSocketConstructor;
 }
+
+/** A constructor with the browser's `WebSocket` interface (`new (url) => socket` with `onopen`,
+ * `onmessage`, `onclose`, `onerror` and `close()`), such as the `ws` package's. */
+export type WebSocketConstructor = new (url: string) => unknown;
 
 /** `Session.login` options. */
 export interface LoginOptions extends ConnectOptions {
@@ -85,7 +92,7 @@ export type ErrorCode =
   | "UNKNOWN_CLASS" | "RESULT_TOO_BIG" | "THROTTLED" | "DEVICE_ERROR" | "PROTOCOL"
   | "INVALID_QUERY" | "INVALID_CONFIG" | "INVALID_STATE" | "NETWORK" | "CORS_BLOCKED"
   | "TIMEOUT" | "ABORTED" | "SOCKET_FAILED" | "RETRY_CAP" | "CLOSED" | "UNKNOWN_HANDLE"
-  | "CALLBACK_THREW";
+  | "CALLBACK_THREW" | "SOCKET_UNAVAILABLE";
 
 /** Every rejection and `onError` report is an `Error` with a stable `code`; device answers also
  * carry the HTTP status and the device's own code and text. Never a token. */
@@ -98,6 +105,13 @@ export interface DmeError extends Error {
   cause?: unknown;
   /** The subscription handle an error concerns, when it concerns one. */
   subscription?: number;
+  /** For `SOCKET_FAILED`: the socket's close code (`null`: none was given). */
+  closeCode?: number | null;
+  /** For `SOCKET_FAILED`: whether the device still answered over HTTP right after (`null`: not
+   * checked). `true` means the socket itself is refused, not the session. */
+  httpWorks?: boolean | null;
+  /** For `SOCKET_FAILED` in a browser, when the device answers over HTTP: what to look at. */
+  hint?: string;
 }
 
 export type DegradedReason = "offline" | "request-failures" | "throttled" | "verifying";
@@ -140,6 +154,9 @@ export interface EventChannelOptions {
   onError?: (error: DmeError) => void;
   /** Gaps of subscriptions that have no `onGap` of their own. */
   onGap?: (gap: GapEvent) => void;
+  /** The WebSocket constructor to use, as in `Session.login`: needed where the runtime has no
+   * global `WebSocket` (Node.js before 22 without `--experimental-websocket`). */
+  WebSocket?: WebSocketConstructor;
 }
 
 export interface SubscribeOptions {

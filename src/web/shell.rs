@@ -17,7 +17,7 @@ use super::clock::{now_ms, wall_ms};
 use super::env::{self, EnvEvent, EnvWatch};
 use super::http::{fetch_text, Exchange, FetchFailure};
 use super::inbox::{Inbox, Taken};
-use super::socket::{Socket, SocketEvent};
+use super::socket::{self, Socket, SocketEvent};
 use super::tick::Tick;
 use crate::engine::{
     Action, Config, ConnectionState, Engine, Event, HttpRequest, RequestId, SocketId,
@@ -35,6 +35,11 @@ pub(crate) trait Listener {
 pub(crate) struct Shell {
     engine: RefCell<Engine>,
     sockets: RefCell<VecMap<SocketId, Socket>>,
+    /// What sockets are made with: the application's constructor, else the global one.
+    socket_ctor: RefCell<Option<js_sys::Function>>,
+    /// A socket the engine asked for while there was no constructor: opened when one is given
+    /// (`new EventChannel(session, { WebSocket })`), forgotten when the engine gives up on it.
+    parked_socket: RefCell<Option<(SocketId, String)>>,
     requests: RefCell<VecMap<RequestId, AbortController>>,
     timer: RefCell<Option<(u64, Timeout)>>,
     /// The next slice of the engine's backlog, in a later task (see [`Shell::arm_backlog`]).
@@ -60,12 +65,14 @@ thread_local! {
 }
 
 impl Shell {
-    pub(crate) fn start(config: Config) -> Rc<Shell> {
+    pub(crate) fn start(config: Config, socket_ctor: Option<js_sys::Function>) -> Rc<Shell> {
         let with_credentials = config.token_transport == TokenTransport::CookieJar;
         let now = now_ms();
         let shell = Rc::new_cyclic(|me| Shell {
             engine: RefCell::new(Engine::new(config, now)),
             sockets: RefCell::new(VecMap::new()),
+            socket_ctor: RefCell::new(socket_ctor.or_else(socket::global_constructor)),
+            parked_socket: RefCell::new(None),
             requests: RefCell::new(VecMap::new()),
             timer: RefCell::new(None),
             backlog: RefCell::new(None),
@@ -95,6 +102,21 @@ impl Shell {
         shell.engine.borrow_mut().handle_wall_clock(wall_ms(), now);
         LIVE.with(|l| l.borrow_mut().push(shell.clone()));
         shell
+    }
+
+    /// Whether sockets can be made (a constructor was given or the runtime has one).
+    pub(crate) fn can_open_sockets(&self) -> bool {
+        self.socket_ctor.borrow().is_some()
+    }
+
+    /// Makes sockets with `ctor` from now on; a socket waiting for one opens now.
+    pub(crate) fn set_socket_constructor(&self, ctor: js_sys::Function) {
+        *self.socket_ctor.borrow_mut() = Some(ctor);
+        let parked = self.parked_socket.borrow_mut().take();
+        if let Some((id, url)) = parked {
+            self.open_socket(id, &url);
+            self.pump();
+        }
     }
 
     pub(crate) fn set_listener(&self, l: Rc<dyn Listener>) {
@@ -286,6 +308,10 @@ impl Shell {
             Action::CloseSocket { id } => {
                 let sock = self.sockets.borrow_mut().remove(&id);
                 drop(sock);
+                let mut parked = self.parked_socket.borrow_mut();
+                if parked.as_ref().is_some_and(|(p, _)| *p == id) {
+                    parked.take();
+                }
             }
         }
     }
@@ -339,8 +365,13 @@ impl Shell {
     }
 
     fn open_socket(&self, id: SocketId, url: &str) {
+        let ctor = self.socket_ctor.borrow().clone();
+        let Some(ctor) = ctor else {
+            *self.parked_socket.borrow_mut() = Some((id, url.to_owned()));
+            return;
+        };
         let weak = self.me.clone();
-        let opened = Socket::open(url, move |ev| {
+        let opened = Socket::open(&ctor, url, move |ev| {
             let Some(s) = weak.upgrade() else { return };
             let queued = !s.inbox.borrow().is_empty();
             if queued || matches!(ev, SocketEvent::Large(_)) {
@@ -385,6 +416,7 @@ impl Shell {
             wasm_bindgen_futures::spawn_local(async move { drop(backlog) });
         }
         self.env.borrow_mut().take();
+        self.parked_socket.borrow_mut().take();
         let socks = std::mem::take(&mut *self.sockets.borrow_mut());
         drop(socks);
         let reqs = std::mem::take(&mut *self.requests.borrow_mut());

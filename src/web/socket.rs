@@ -1,4 +1,5 @@
-//! The device WebSocket on the runtime's global `WebSocket`. A `Socket` owns its four event
+//! The device WebSocket, made with the runtime's global `WebSocket` or a constructor of the same
+//! interface the application gave (the `ws` package on Node.js). A `Socket` owns its four event
 //! closures; dropping it detaches them first and then closes the socket, so no event can reach a
 //! dropped closure.
 
@@ -20,6 +21,18 @@ pub(crate) enum SocketEvent {
     },
 }
 
+/// The runtime's global `WebSocket` constructor, if it has one (Node.js 20 has none without
+/// `--experimental-websocket`).
+pub(crate) fn global_constructor() -> Option<js_sys::Function> {
+    js_sys::Reflect::get(&js_sys::global(), &JsValue::from_str("WebSocket"))
+        .ok()?
+        .dyn_into()
+        .ok()
+}
+
+/// The close code of a connection that failed without a close frame (RFC 6455, 7.4.1).
+const ABNORMAL_CLOSURE: u16 = 1006;
+
 /// Frames longer than this (UTF-16 units) arrive as [`SocketEvent::Large`]; about 2 ms of copying
 /// in a browser.
 pub(crate) const LARGE_UNITS: u32 = 1 << 20;
@@ -34,10 +47,18 @@ pub(crate) struct Socket {
 }
 
 impl Socket {
-    /// Opens `url`; `on_event` is called for every event until the socket is dropped. An error
-    /// event is followed by a close event in every runtime, so errors are reported through close.
-    pub(crate) fn open(url: &str, on_event: impl Fn(SocketEvent) + 'static) -> Result<Socket, ()> {
-        let ws = WebSocket::new(url).map_err(|_| ())?;
+    /// Opens `url` with `ctor`; `on_event` is called for every event until the socket is
+    /// dropped. An error event is followed by a close event in every runtime, so errors are
+    /// reported through close.
+    pub(crate) fn open(
+        ctor: &js_sys::Function,
+        url: &str,
+        on_event: impl Fn(SocketEvent) + 'static,
+    ) -> Result<Socket, ()> {
+        let args = js_sys::Array::of1(&JsValue::from_str(url));
+        let ws: WebSocket = js_sys::Reflect::construct(ctor, &args)
+            .map_err(|_| ())?
+            .unchecked_into();
         let on_event = std::rc::Rc::new(on_event);
         let f = on_event.clone();
         let on_open = Closure::<dyn FnMut(Event)>::new(move |_| f(SocketEvent::Open));
@@ -55,10 +76,15 @@ impl Socket {
                 code: Some(e.code()),
             })
         });
-        // Some runtimes fire `error` without a following `close` when the handshake fails.
+        // Some runtimes fire `error` without a following `close` when the handshake fails. An
+        // `error` means the connection failed, whose close code is 1006 (abnormal closure): the
+        // one the `close` that usually follows would carry.
         let f = on_event;
-        let on_error =
-            Closure::<dyn FnMut(Event)>::new(move |_| f(SocketEvent::Closed { code: None }));
+        let on_error = Closure::<dyn FnMut(Event)>::new(move |_| {
+            f(SocketEvent::Closed {
+                code: Some(ABNORMAL_CLOSURE),
+            })
+        });
         ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
         ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
         ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));

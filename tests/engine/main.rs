@@ -12,6 +12,7 @@ mod bursts;
 mod decisions;
 mod disruptions;
 mod scenarios;
+mod sockets;
 
 use std::time::Instant;
 

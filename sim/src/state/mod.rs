@@ -98,6 +98,9 @@ pub struct Faults {
     pub lose: u32,
     /// The next n frames carry objects without `status`.
     pub strip_status: u32,
+    /// The next n socket upgrades are refused before the handshake, as a proxy that does not
+    /// pass WebSockets refuses them (the HTTP API keeps working).
+    pub refuse_sockets: u32,
 }
 
 impl Faults {
@@ -130,6 +133,7 @@ pub struct Counters {
     pub refreshes: u64,
     pub subscribes: u64,
     pub sockets_opened: u64,
+    pub sockets_refused: u64,
     pub sockets_dropped_slow: u64,
     pub frames_lost: u64,
     pub changes: u64,

@@ -602,3 +602,30 @@ async fn batched_frames_keep_the_order_of_changes() {
     assert_eq!(entry(&second["imdata"][0]).1["descr"], "x");
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn refuse_sockets_fails_the_upgrade_but_not_the_api() {
+    let sim = start(cfg(Flavor::Apic)).await;
+    let base = sim.base_url();
+    let c = Client::login(&base).await;
+    assert_eq!(sim_call(&base, "refuse-sockets?n=2").await["n"], 2);
+    let url = format!("{}/socket{}", base.replacen("http://", "ws://", 1), c.token);
+    for _ in 0..2 {
+        match tokio_tungstenite::connect_async(url.as_str()).await {
+            Err(tokio_tungstenite::tungstenite::Error::Http(r)) => {
+                assert_eq!(r.status(), 403)
+            }
+            other => panic!("expected a refused upgrade, got {:?}", other.map(|_| ())),
+        }
+    }
+    assert_eq!(
+        c.get("/api/class/fvTenant.json").await.status,
+        200,
+        "the HTTP API keeps working"
+    );
+    let s = stats(&base).await;
+    assert_eq!(s["sockets_refused"], 2);
+    assert_eq!(s["faults"]["refuse_sockets"], 0);
+    let _ws = c.socket().await;
+    sim.shutdown().await;
+}
