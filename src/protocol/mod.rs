@@ -3,6 +3,7 @@
 //! PROTOCOL.md in the repository's notes is the ground truth; section numbers refer to it.
 
 mod doc;
+mod encoding;
 mod error;
 mod json;
 mod mo;
@@ -13,11 +14,11 @@ mod urls;
 mod xml;
 
 pub use doc::EntryError;
+pub use encoding::{check_dn, is_class_name};
 pub use error::{DeviceError, ErrorKind, MalformedError, QueryError, ResponseError};
 pub use mo::{diff_attributes, Applied, Attributes, Mo, Status, Store};
 pub use query::{
-    check_dn, is_class_name, Format, Query, QueryOptions, QueryTarget, RspPropInclude, RspSubtree,
-    Target, MAX_REQUEST_LINE,
+    Format, Query, QueryOptions, QueryTarget, RspPropInclude, RspSubtree, Target, MAX_REQUEST_LINE,
 };
 pub use response::{
     parse_error, parse_login, parse_mo, parse_notification, parse_query, parse_refresh, LoginInfo,
