@@ -1,7 +1,7 @@
 //! Sessions over REST: aaaLogin, aaaRefresh, aaaLogout and subscriptionRefresh, with the
 //! login answer the devices give.
 
-use std::sync::Arc;
+use std::sync::{Arc, MutexGuard};
 use std::time::Instant;
 
 use axum::extract::State;
@@ -151,14 +151,30 @@ pub async fn login(State(sim): State<Arc<Sim>>, rest: Rest) -> Response {
     }
     let gui = rest.param("gui-token-request") == Some("yes");
     let sid = st.login(&name, gui, now);
+    session_answer(&sim, st, sid, enc, false)
+}
+
+/// The login-shaped answer of `aaaLogin` and `aaaRefresh` for session `sid`, with its cookie.
+/// `aaaRefresh` answers an empty urlToken (`refreshed`): clients keep the last non-empty one.
+fn session_answer(
+    sim: &Sim,
+    st: MutexGuard<'_, crate::state::State>,
+    sid: u64,
+    enc: Format,
+    refreshed: bool,
+) -> Response {
     let Some(s) = st.sessions.get(&sid) else {
         return err(enc, 500, "internal error");
     };
-    let node = login_node(&sim, s, s.url_token.as_deref());
+    let url_token = match s.url_token.as_deref() {
+        Some(_) if refreshed => Some(""),
+        t => t,
+    };
+    let node = login_node(sim, s, url_token);
     let token = s.token.clone();
     drop(st);
     with_cookie(
-        &sim,
+        sim,
         body_resp(200, enc, envelope(enc, 1, None, &[node])),
         &token,
     )
@@ -179,18 +195,7 @@ pub async fn refresh(State(sim): State<Arc<Sim>>, rest: Rest) -> Response {
     if let Err(e) = st.refresh_session(sid, now) {
         return auth_err(enc, e);
     }
-    let Some(s) = st.sessions.get(&sid) else {
-        return err(enc, 500, "internal error");
-    };
-    // aaaRefresh answers an empty urlToken: clients keep the last non-empty one.
-    let node = login_node(&sim, s, s.url_token.as_ref().map(|_| ""));
-    let token = s.token.clone();
-    drop(st);
-    with_cookie(
-        &sim,
-        body_resp(200, enc, envelope(enc, 1, None, &[node])),
-        &token,
-    )
+    session_answer(&sim, st, sid, enc, true)
 }
 
 /// `aaaLogout`: the session ends, its socket closes.
