@@ -16,7 +16,7 @@ use super::hub::{Hub, SubEntry};
 use super::options::{self, get};
 use super::reply::reply;
 use super::session::Session;
-use super::shapes::{counters_js, pulled_js, state_js};
+use super::shapes::{pulled_js, state_js, stats_js};
 use super::types::{
     AnyQuery, EventChannelOptions, GetEventOptions, JsConnectionState, JsResources, JsStats,
     PromisePulled, PromiseSubscription, SubscribeOptions,
@@ -191,29 +191,7 @@ impl EventChannel {
 
     /// Counters, in total and per subscription.
     pub fn stats(&self) -> JsStats {
-        let s = self.shell.read(|e| e.stats());
-        let o: JsValue = Object::new().into();
-        for (k, v) in [
-            ("frames", s.frames),
-            ("logins", s.logins),
-            ("tokenRefreshes", s.token_refreshes),
-            ("sessionRotations", s.session_rotations),
-            ("reconnects", s.reconnects),
-            ("unknownIdFrames", s.unknown_id_frames),
-            ("malformedFrames", s.malformed_frames),
-            ("heartbeats", s.heartbeats),
-            ("refreshRequests", s.refresh_requests),
-            ("subscribeRequests", s.subscribe_requests),
-        ] {
-            set(&o, k, JsValue::from(v as f64));
-        }
-        set(&o, "total", counters_js(&s.total));
-        let per: JsValue = Object::new().into();
-        for (h, c) in &s.per_subscription {
-            set(&per, &h.0.to_string(), counters_js(c));
-        }
-        set(&o, "perSubscription", per);
-        o.unchecked_into()
+        stats_js(&self.shell.read(|e| e.stats())).unchecked_into()
     }
 
     /// The connection state: `{ state: "live" | ... }`.

@@ -1,12 +1,14 @@
 //! The plain objects JavaScript receives for engine values: connection states, gaps, pulled
-//! entries, counters and iterator results.
+//! entries, counters, the channel's stats and iterator results.
 
 use js_sys::Object;
 use wasm_bindgen::JsValue;
 
 use super::error::{engine_error, set};
 use super::mo::mos_to_js;
-use crate::engine::{ConnectionState, Counters, DegradedReason, GapReason, Pulled, SubHandle};
+use crate::engine::{
+    ConnectionState, Counters, DegradedReason, GapReason, Pulled, Stats, SubHandle,
+};
 use crate::web::clock::to_wall;
 
 fn object() -> JsValue {
@@ -111,5 +113,31 @@ pub(crate) fn counters_js(c: &Counters) -> JsValue {
     ] {
         set(&o, k, JsValue::from(v as f64));
     }
+    o
+}
+
+/// The channel's counters: its own, the total, and each subscription's by handle.
+pub(crate) fn stats_js(s: &Stats) -> JsValue {
+    let o = object();
+    for (k, v) in [
+        ("frames", s.frames),
+        ("logins", s.logins),
+        ("tokenRefreshes", s.token_refreshes),
+        ("sessionRotations", s.session_rotations),
+        ("reconnects", s.reconnects),
+        ("unknownIdFrames", s.unknown_id_frames),
+        ("malformedFrames", s.malformed_frames),
+        ("heartbeats", s.heartbeats),
+        ("refreshRequests", s.refresh_requests),
+        ("subscribeRequests", s.subscribe_requests),
+    ] {
+        set(&o, k, JsValue::from(v as f64));
+    }
+    set(&o, "total", counters_js(&s.total));
+    let per = object();
+    for (h, c) in &s.per_subscription {
+        set(&per, &h.0.to_string(), counters_js(c));
+    }
+    set(&o, "perSubscription", per);
     o
 }
