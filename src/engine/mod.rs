@@ -196,6 +196,13 @@ impl Engine {
         self.next_wake.unwrap_or_else(|| self.next_timer_at())
     }
 
+    /// Whether the engine still waits for the answer to this request. After the engine stops,
+    /// only the logout of a session it gave up is still awaited: the shell lets that one finish
+    /// instead of aborting it.
+    pub fn awaits(&self, req: RequestId) -> bool {
+        self.requests.pending.contains_key(&req)
+    }
+
     /// The current connection state (also reported as [`Event::State`] on every change).
     pub fn state(&self) -> &ConnectionState {
         &self.conn.state

@@ -166,7 +166,9 @@ impl Sim {
         let half = self.latency / 2;
         match a {
             Action::Http(req) => {
-                if let Some(tok) = Device::token_of(&req) {
+                // A logout may carry the token of the session it ends (one a rotation retired).
+                let logout = req.url.contains("/api/aaaLogout");
+                if let Some(tok) = Device::token_of(&req).filter(|_| !logout) {
                     if self.engine_token.as_deref() != Some(tok) {
                         self.stale_token_requests += 1;
                     }
