@@ -440,8 +440,14 @@ impl Sim {
     pub fn device_drops_socket(&mut self) {
         let socks: Vec<SocketId> = self.open_socks.iter().copied().collect();
         for s in socks {
-            self.dev.drop_socket(s);
-            self.open_socks.remove(&s);
+            self.device_drops(s);
+        }
+    }
+
+    /// The device closes this one socket.
+    pub fn device_drops(&mut self, s: SocketId) {
+        self.dev.drop_socket(s);
+        if self.open_socks.remove(&s) {
             let at = self.now + self.latency / 2;
             self.push(at, Ev::SockClosed(s));
         }
