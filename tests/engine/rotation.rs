@@ -175,6 +175,11 @@ fn the_old_socket_closing_during_the_move_is_one_gap_for_those_not_moved() {
         guard += 1;
         assert!(guard < 60_000, "the move never started");
     }
+    // Not moved yet, still live for the consumer: its old id, its old expiry.
+    let info = sim.engine.subscription_info(handles[5]).unwrap();
+    assert_eq!(info.state, SubState::Active);
+    assert!(info.subscription_id.is_some());
+    assert!(info.expires_at.unwrap() > sim.now);
     let old = sim
         .dev
         .sessions
