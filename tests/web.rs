@@ -1098,3 +1098,36 @@ async fn a_503_storm_longer_than_the_lifetime_gives_each_subscription_its_gap() 
     delete_tenant(base, "storm").await;
     delete_tenant(base, "storm2").await;
 }
+
+/// `maxReconnectAttempts` reached while the device still holds the session (its sockets are
+/// refused, its REST answers): the channel fails, and the session it gives up is logged out at
+/// the device, although the channel stops and aborts what it had in flight.
+#[wasm_bindgen_test]
+async fn the_session_given_up_at_the_retry_cap_is_logged_out() {
+    let _turn = turn().await;
+    let base = apic();
+    let session = login_with(base, "apic", &[("maxReconnectAttempts", JsValue::from(1))]).await;
+    let log = Rc::new(Log::default());
+    let ec = channel(&session, &log);
+    let _sub = subscribe(&ec, class("fvTenant"), &log, false).await;
+    let sessions =
+        || async { Array::from(&get(&sim_get(base, "/_sim/stats").await, "sessions")).length() };
+    let before = sessions().await;
+    sim(base, "/_sim/refuse-sockets?n=100", None).await;
+    sim(base, "/_sim/drop-sockets", None).await;
+    until(15_000, "the channel failed at the retry cap", || {
+        log.states.borrow().iter().any(|s| s == "failed")
+    })
+    .await;
+    let mut waited = 0;
+    while sessions().await != before - 1 {
+        assert!(
+            waited < 5_000,
+            "the session given up is still at the device"
+        );
+        sleep(100).await;
+        waited += 100;
+    }
+    sim(base, "/_sim/reset-faults", None).await;
+    ec.close();
+}
