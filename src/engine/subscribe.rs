@@ -151,7 +151,14 @@ impl Engine {
             return;
         }
         let n = s.retries;
-        let resume = s.phase.resume_after(GapReason::Reconnect);
+        let resume = match s.phase {
+            // A move keeps moving: its old id still delivers, and its old expiry is watched.
+            Phase::Pending {
+                resume: Resume::Move,
+                ..
+            } => Resume::Move,
+            ref p => p.resume_after(GapReason::Reconnect),
+        };
         let d = self
             .backoff(n + 1)
             .max(self.pacing.throttle_until.saturating_sub(now));

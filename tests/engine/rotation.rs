@@ -290,3 +290,37 @@ fn the_retry_cap_logs_out_the_session_it_gives_up() {
     assert_eq!(sim.dev.sessions.len(), 0, "the session was logged out");
     assert_clean(&sim);
 }
+
+/// The new subscribes are answered 503 for a while: the move waits and retries while the old
+/// id still delivers (and its old expiry is far), so there is still no gap, and a change made
+/// meanwhile arrives once.
+#[test]
+fn a_throttled_move_retries_without_a_gap() {
+    let mut sim = two_hour_sim(apic_config(67));
+    let h = sim.subscribe(Query::class("fvTenant"), store_opts());
+    sim.run_for(MIN);
+    let at = rotates_at(&sim);
+    sim.run_until(at - SEC);
+    sim.dev.faults.throttle_subscribe = true;
+    let subscribes = sim.subscribe_sends.len();
+    sim.run_for(5 * SEC);
+    sim.change(tenant("a", Status::Modified).with("descr", "meanwhile"));
+    sim.run_for(5 * SEC);
+    assert_eq!(sim.engine.stats().session_rotations, 0, "still moving");
+    assert!(
+        sim.subscribe_sends.len() > subscribes,
+        "the move's subscribe went out and was refused"
+    );
+    sim.dev.faults.throttle_subscribe = false;
+    sim.run_for(MIN);
+    assert_eq!(sim.engine.stats().session_rotations, 1);
+    assert_eq!(sim.gaps(h), vec![]);
+    assert_eq!(
+        delivered_values(&sim, h).get("uni/tn-a=meanwhile"),
+        Some(&1)
+    );
+    let (held, view, truth) = held_view_truth(&sim, h);
+    assert_eq!(held, truth);
+    assert_eq!(view, truth);
+    assert_clean(&sim);
+}
