@@ -66,10 +66,14 @@ start_sim() {
   return 1
 }
 SIM_FLAGS=(--cors --throttle 0 --objects 400 --sub-lifetime 4 --refresh-timeout 12 --token-grace 2)
+# Sessions that live 30 s: the package rotates them during a test (tests/web.rs).
+LIFETIMES_FLAGS=(--cors --throttle 0 --objects 400 --sub-lifetime 4 --refresh-timeout 30 --token-grace 2 --max-lifetime 30)
 if cargo build -p dme-sim --locked >"$LOGDIR/sim-build.log" 2>&1 \
   && start_sim apic --flavor apic "${SIM_FLAGS[@]}" && DME_SIM_URL="$SIM_URL" \
-  && start_sim nxos --flavor nxos "${SIM_FLAGS[@]}" && DME_SIM_NXOS_URL="$SIM_URL"; then
-  export DME_SIM_URL DME_SIM_NXOS_URL
+  && start_sim nxos --flavor nxos "${SIM_FLAGS[@]}" && DME_SIM_NXOS_URL="$SIM_URL" \
+  && start_sim lifetimes --flavor apic "${LIFETIMES_FLAGS[@]}" \
+  && DME_SIM_LIFETIMES_URL="$SIM_URL"; then
+  export DME_SIM_URL DME_SIM_NXOS_URL DME_SIM_LIFETIMES_URL
   # The test runner gives a whole browser run 20 s unless told otherwise; the browser tests take
   # turns (they share the simulators' faults) and together take longer than that.
   export WASM_BINDGEN_TEST_TIMEOUT="${WASM_BINDGEN_TEST_TIMEOUT:-300}"

@@ -1,7 +1,8 @@
 //! Browser tests: the package's JavaScript classes in headless Chromium and Firefox against a real
 //! dme-sim on loopback. `scripts/test.sh` starts the simulators (APIC and NX-OS flavors, with
 //! `--cors`, short lifetimes) and passes their URLs at build time in `DME_SIM_URL` and
-//! `DME_SIM_NXOS_URL`.
+//! `DME_SIM_NXOS_URL`, and a third APIC one whose sessions live 30 s in
+//! `DME_SIM_LIFETIMES_URL`.
 #![cfg(target_arch = "wasm32")]
 
 use std::cell::RefCell;
@@ -20,6 +21,7 @@ wasm_bindgen_test_configure!(run_in_browser);
 
 const APIC: Option<&str> = option_env!("DME_SIM_URL");
 const NXOS: Option<&str> = option_env!("DME_SIM_NXOS_URL");
+const LIFETIMES: Option<&str> = option_env!("DME_SIM_LIFETIMES_URL");
 
 fn apic() -> &'static str {
     APIC.expect("DME_SIM_URL must name a running dme-sim (scripts/test.sh starts one)")
@@ -90,21 +92,24 @@ async fn sim_get(base: &str, path: &str) -> JsValue {
 }
 
 async fn login_at(url: &str, flavor: &str) -> Session {
-    let v = wait(
-        Session::login(opts(&[
-            ("url", s(url)),
-            ("user", s("admin")),
-            ("password", s("ins3965!")),
-            ("flavor", s(flavor)),
-            ("seed", JsValue::from(7)),
-            ("backoffBaseMs", JsValue::from(200)),
-            ("backoffCapMs", JsValue::from(1000)),
-            ("heartbeatMs", JsValue::from(3000)),
-        ]))
-        .unwrap(),
-    )
-    .await
-    .expect("login succeeds");
+    login_with(url, flavor, &[]).await
+}
+
+async fn login_with(url: &str, flavor: &str, more: &[(&str, JsValue)]) -> Session {
+    let mut pairs = vec![
+        ("url", s(url)),
+        ("user", s("admin")),
+        ("password", s("ins3965!")),
+        ("flavor", s(flavor)),
+        ("seed", JsValue::from(7)),
+        ("backoffBaseMs", JsValue::from(200)),
+        ("backoffCapMs", JsValue::from(1000)),
+        ("heartbeatMs", JsValue::from(3000)),
+    ];
+    pairs.extend(more.iter().cloned());
+    let v = wait(Session::login(opts(&pairs)).unwrap())
+        .await
+        .expect("login succeeds");
     Session::try_from_js_value(v).expect("a Session")
 }
 
@@ -950,5 +955,179 @@ async fn a_50000_object_burst_arrives_complete_in_order_and_in_slices() {
     sub.close();
     sleep(500).await;
     assert_eq!(seen(&log, "uni/tn-again").len(), first);
+    ec.close();
+}
+
+fn lifetimes() -> &'static str {
+    LIFETIMES.expect("DME_SIM_LIFETIMES_URL must name a dme-sim with --max-lifetime 30")
+}
+
+/// How many times each `descr` of `dn` was delivered, and whether any delivery of it had no
+/// status (a snapshot delivered again).
+fn deliveries_of(log: &Log, dn: &str) -> (std::collections::BTreeMap<String, u32>, bool) {
+    let mut counts = std::collections::BTreeMap::new();
+    let mut snapshot = false;
+    for m in log.mos() {
+        if get(&m, "dn").as_string().as_deref() != Some(dn) {
+            continue;
+        }
+        let descr = get(&get(&m, "attributes"), "descr")
+            .as_string()
+            .unwrap_or_default();
+        *counts.entry(descr).or_insert(0) += 1;
+        snapshot |= get(&m, "status").as_string().unwrap_or_default().is_empty();
+    }
+    (counts, snapshot)
+}
+
+/// A planned session rotation under churn (sessions live 30 s on this simulator, so the package
+/// rotates 11 to 15 s after its login; a change every 100 ms): no gap, every change delivered
+/// exactly once with and without store mode, no snapshot delivered again, the store equal to
+/// the device, and the retired session logged out. The token travels in `DevCookie` here: the
+/// browser's cookie jar holds only the newest token, which would leave the old session to its
+/// idle timeout.
+#[wasm_bindgen_test]
+async fn a_planned_rotation_under_churn_is_gapless_and_delivers_each_change_once() {
+    let _turn = turn().await;
+    let base = lifetimes();
+    let session = login_with(base, "apic", &[("tokenTransport", s("devcookie"))]).await;
+    let log = Rc::new(Log::default());
+    let ec = channel(&session, &log);
+    write_tenant(base, "rot", "v0").await;
+    let stored = subscribe(&ec, class("fvTenant"), &log, true).await;
+    let plain_log = Rc::new(Log::default());
+    let _plain = subscribe(&ec, class("fvTenant"), &plain_log, false).await;
+    let rotations = || get(&ec.stats().into(), "sessionRotations").as_f64();
+    let (mut n, mut after) = (0, 0);
+    while after < 20 {
+        n += 1;
+        write_tenant(base, "rot", &format!("v{n}")).await;
+        sleep(100).await;
+        if rotations() >= Some(1.0) {
+            after += 1;
+        }
+        assert!(n < 300, "no rotation within 30 s");
+    }
+    sleep(1500).await;
+    for (l, name) in [(&log, "store"), (&plain_log, "plain")] {
+        let (counts, snapshot) = deliveries_of(l, "uni/tn-rot");
+        for k in 1..=n {
+            let c = counts.get(&format!("v{k}")).copied().unwrap_or(0);
+            assert_eq!(c, 1, "{name}: v{k} delivered {c} times");
+        }
+        assert!(!snapshot, "{name}: a snapshot was delivered again");
+        assert_eq!(l.gaps.borrow().len(), 0, "{name}: a gap at the rotation");
+    }
+    assert!(log.errors.borrow().is_empty(), "{:?}", log.errors.borrow());
+    store_matches_truth(&stored, base, "fvTenant")
+        .await
+        .unwrap();
+    let sessions = Array::from(&get(&sim_get(base, "/_sim/stats").await, "sessions")).length();
+    assert_eq!(sessions, 1, "the retired session was logged out");
+    ec.close();
+    wait(session.logout()).await.unwrap();
+    delete_tenant(base, "rot").await;
+}
+
+/// A 503 storm longer than the subscriptions' lifetime (every request answers 503 for 7 s; the
+/// subscriptions live 3 s, requests time out after 3 s): each subscription gets its one
+/// `expired` gap within its lifetime plus one request timeout of the storm's start, is no longer
+/// active, and after the storm every store equals the device, changes made meanwhile included.
+#[wasm_bindgen_test]
+async fn a_503_storm_longer_than_the_lifetime_gives_each_subscription_its_gap() {
+    let _turn = turn().await;
+    let base = lifetimes();
+    let session = login_with(base, "apic", &[("requestTimeoutMs", JsValue::from(3000))]).await;
+    let log = Rc::new(Log::default());
+    let ec = channel(&session, &log);
+    write_tenant(base, "storm", "before").await;
+    let mut subs = Vec::new();
+    for _ in 0..3 {
+        let o = obj(&[
+            ("onEvent", log.cb(|l| &l.events)),
+            ("onGap", log.cb(|l| &l.gaps)),
+            ("store", JsValue::from(true)),
+            ("refreshTimeout", JsValue::from(3)),
+        ]);
+        subs.push(subscribe_raw(&ec, class("fvTenant"), Some(o)).await);
+    }
+    let handles: Vec<f64> = subs.iter().map(|s| s.handle()).collect();
+    let gapped = |h: f64| {
+        log.gaps
+            .borrow()
+            .iter()
+            .filter(|g| get(g, "subscription").as_f64() == Some(h))
+            .count()
+    };
+    let started = js_sys::Date::now();
+    sim(base, "/_sim/fail-503?ms=7000", None).await;
+    until(6000, "a gap for every subscription", || {
+        handles.iter().all(|h| gapped(*h) >= 1)
+    })
+    .await;
+    let took = js_sys::Date::now() - started;
+    assert!(took <= 6000.0, "the gaps came {took} ms into the storm");
+    for s in &subs {
+        assert_ne!(
+            get(&s.info().into(), "state").as_string().as_deref(),
+            Some("active")
+        );
+    }
+    write_tenant(base, "storm", "during").await;
+    write_tenant(base, "storm2", "new").await;
+    sleep(7500 - took.min(7000.0) as u32).await;
+    until(
+        10_000,
+        "every store equals the device after the storm",
+        || {
+            subs.iter()
+                .all(|s| get(&s.info().into(), "state").as_string().as_deref() == Some("active"))
+        },
+    )
+    .await;
+    sleep(500).await;
+    for (s, h) in subs.iter().zip(&handles) {
+        store_matches_truth(s, base, "fvTenant").await.unwrap();
+        assert_eq!(gapped(*h), 1, "one gap per subscription");
+    }
+    for g in log.gaps.borrow().iter() {
+        assert_eq!(get(g, "reason").as_string().as_deref(), Some("expired"));
+    }
+    ec.close();
+    wait(session.logout()).await.unwrap();
+    delete_tenant(base, "storm").await;
+    delete_tenant(base, "storm2").await;
+}
+
+/// `maxReconnectAttempts` reached while the device still holds the session (its sockets are
+/// refused, its REST answers): the channel fails, and the session it gives up is logged out at
+/// the device, although the channel stops and aborts what it had in flight.
+#[wasm_bindgen_test]
+async fn the_session_given_up_at_the_retry_cap_is_logged_out() {
+    let _turn = turn().await;
+    let base = apic();
+    let session = login_with(base, "apic", &[("maxReconnectAttempts", JsValue::from(1))]).await;
+    let log = Rc::new(Log::default());
+    let ec = channel(&session, &log);
+    let _sub = subscribe(&ec, class("fvTenant"), &log, false).await;
+    let sessions =
+        || async { Array::from(&get(&sim_get(base, "/_sim/stats").await, "sessions")).length() };
+    let before = sessions().await;
+    sim(base, "/_sim/refuse-sockets?n=100", None).await;
+    sim(base, "/_sim/drop-sockets", None).await;
+    until(15_000, "the channel failed at the retry cap", || {
+        log.states.borrow().iter().any(|s| s == "failed")
+    })
+    .await;
+    let mut waited = 0;
+    while sessions().await != before - 1 {
+        assert!(
+            waited < 5_000,
+            "the session given up is still at the device"
+        );
+        sleep(100).await;
+        waited += 100;
+    }
+    sim(base, "/_sim/reset-faults", None).await;
     ec.close();
 }

@@ -196,8 +196,15 @@ async fn fail_refresh(State(sim): State<Arc<Sim>>, p: Params) -> Answer {
     set_count(&sim, &p, |f| &mut f.fail_refresh)
 }
 
+/// `n`: the next n requests answer 503; `ms`: every request does for that long (a throttling
+/// storm; sockets stay open and sessions, subscriptions and their lifetimes run on).
 async fn fail_503(State(sim): State<Arc<Sim>>, p: Params) -> Answer {
-    set_count(&sim, &p, |f| &mut f.fail_503)
+    if p.get("ms").is_none() {
+        return set_count(&sim, &p, |f| &mut f.fail_503);
+    }
+    let ms = p.num("ms", 0)?.min(600_000);
+    sim.lock().faults.down_until = (ms > 0).then(|| Instant::now() + Duration::from_millis(ms));
+    Ok(ok(json!({ "ok": true, "ms": ms })))
 }
 
 async fn refuse_sockets(State(sim): State<Arc<Sim>>, p: Params) -> Answer {

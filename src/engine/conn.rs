@@ -145,22 +145,11 @@ impl Engine {
         if !matches!(self.cfg.auth, Auth::Password { .. }) {
             return false;
         }
-        let Some(url) = self.session.current.as_ref().map(|s| s.info.url.clone()) else {
+        let Some(old) = self.session.current.take() else {
             return false;
         };
-        let same = url == self.base().to_string();
-        if let Ok(base) = BaseUrl::parse(&url) {
-            let user = self.cfg.auth.user().unwrap_or_default().to_owned();
-            self.send_to(
-                now,
-                Method::Post,
-                base.http(LOGOUT_PATH),
-                Some(logout_body(&user)),
-                Req::Discard { then_login: same },
-                true,
-            );
-        }
-        self.session.current = None;
+        let same = old.info.url == self.base().to_string();
+        self.log_out_session(old, same, now);
         same
     }
 
@@ -207,7 +196,7 @@ impl Engine {
                 if self.conn.conn != Conn::Attempt {
                     return;
                 }
-                self.install_session(info, p.sent_at, now);
+                let _ = self.install_session(info, p.sent_at, now);
                 self.open_socket(now);
             }
             Err(ResponseError::Device(d)) if d.kind == ErrorKind::AuthRejected => {
@@ -234,7 +223,7 @@ impl Engine {
             Ok(info) => match refused {
                 None => {
                     self.stats.token_refreshes += 1;
-                    self.install_session(info, p.sent_at, now);
+                    let _ = self.install_session(info, p.sent_at, now);
                     self.open_socket(now);
                 }
                 Some(close_code) => {
@@ -305,10 +294,12 @@ impl Engine {
                         reason: GapReason::Rotation,
                         gap_sent: *gap_sent,
                     },
-                    Some(Phase::Active { .. }) => Resume::After {
-                        reason: GapReason::Rotation,
-                        gap_sent: false,
-                    },
+                    // Live ones move without a gap: the old id delivers until the new answers.
+                    Some(Phase::Active { .. })
+                    | Some(Phase::Pending {
+                        resume: Resume::Move,
+                        ..
+                    }) => Resume::Move,
                 };
                 if let Some(Phase::Active { id, .. }) = self.make_pending(h, resume, false) {
                     if let Some(s) = self.subs.map.get_mut(&h) {
@@ -441,6 +432,13 @@ impl Engine {
     pub(super) fn fail(&mut self, err: EngineError) {
         self.shutdown(err.clone());
         self.conn.conn = Conn::Failed(err);
+        // A session of ours the device may still hold (the retry cap reached while it answers)
+        // is logged out: the engine gives it up and no one else can.
+        if matches!(self.cfg.auth, Auth::Password { .. }) {
+            if let Some(s) = self.session.current.take() {
+                self.log_out_session(s, false, self.last_now);
+            }
+        }
         self.update_state();
     }
 

@@ -28,6 +28,8 @@ const OVERLAP_LIMIT: usize = 4096;
 /// under its new id are not delivered twice.
 pub(super) struct Overlap {
     pub(super) seen: HashSet<u64>,
+    /// The dns of those pushes: in store mode a rotation's snapshot does not override them.
+    pub(super) dns: HashSet<String>,
     /// Set when the new id took over; after this the overlap guard is dropped.
     pub(super) until: Option<u64>,
 }
@@ -260,6 +262,7 @@ impl Engine {
                     for m in &mos {
                         if o.seen.len() < OVERLAP_LIMIT {
                             o.seen.insert(fingerprint(m));
+                            o.dns.insert(m.dn.clone());
                         }
                     }
                 }

@@ -20,8 +20,10 @@
 //! Events for one subscription come in this order: `Subscribed` (with the snapshot), then
 //! `Deliver`s; on any disruption exactly one `Gap`, then (after the resubscribe) `Subscribed` with
 //! the new id and, in store mode, one `Deliver` with the reconciliation; then `Deliver`s again.
-//! A resubscribe without a gap never happens, and no data arrives between a gap and the next
-//! `Subscribed`. A consumer can therefore always treat what follows a gap as the truth.
+//! No data arrives between a gap and the next `Subscribed`, so a consumer can always treat what
+//! follows a gap as the truth. The one resubscribe without a gap is a planned session rotation's
+//! move, which is no disruption: it sends no `Subscribed` either, only (in store mode) a
+//! `Deliver` of the real differences, if any.
 //!
 //! This file holds the public surface only: each input enters (clock checks), hands the work to
 //! the part that owns it, and ends in `timer`'s `drive`, which runs whatever became due. Each
@@ -196,6 +198,13 @@ impl Engine {
         self.next_wake.unwrap_or_else(|| self.next_timer_at())
     }
 
+    /// Whether the engine still waits for the answer to this request. After the engine stops,
+    /// only the logout of a session it gave up is still awaited: the shell lets that one finish
+    /// instead of aborting it.
+    pub fn awaits(&self, req: RequestId) -> bool {
+        self.requests.pending.contains_key(&req)
+    }
+
     /// The current connection state (also reported as [`Event::State`] on every change).
     pub fn state(&self) -> &ConnectionState {
         &self.conn.state
@@ -235,6 +244,11 @@ impl Engine {
                 };
                 (Some(id.clone()), next, Some(s.expires_at))
             }
+            // Moving to a new session: the old id still delivers until the new one answers.
+            Phase::Pending {
+                resume: subs::Resume::Move,
+                ..
+            } => (s.old_id.clone(), None, Some(s.expires_at)),
             _ => (None, None, None),
         };
         Some(SubscriptionInfo {

@@ -13,11 +13,36 @@ use crate::protocol::{Attributes, Mo, Status, Store};
 /// `Subscribed.initial`); a later one is diffed against what was held and the differences are
 /// returned as full objects with status `Created`, `Modified` or `Deleted`.
 pub(super) fn reconcile(store: &mut Store, snapshot: &[Mo], first: bool) -> Vec<Mo> {
+    resync(store, snapshot, first, None)
+}
+
+/// Store mode after a planned rotation moved a subscription: as a later [`reconcile`], except
+/// for the dns in `recent` (delivered under the old id while the move was under way, so perhaps
+/// newer than the snapshot). For those the store keeps what it holds and nothing is reported:
+/// their changes after the snapshot come again on the new id, or came already.
+pub(super) fn reconcile_move(
+    store: &mut Store,
+    snapshot: &[Mo],
+    recent: Option<&HashSet<String>>,
+) -> Vec<Mo> {
+    resync(store, snapshot, false, recent)
+}
+
+fn resync(
+    store: &mut Store,
+    snapshot: &[Mo],
+    first: bool,
+    keep: Option<&HashSet<String>>,
+) -> Vec<Mo> {
+    let kept = |dn: &str| keep.is_some_and(|k| k.contains(dn));
     let mut held = store.take();
     let mut out = Vec::new();
     let mut seen = BTreeSet::new();
     for top in snapshot {
         top.walk(&mut |m: &Mo| {
+            if kept(&m.dn) {
+                return;
+            }
             let mut flat = m.clone();
             flat.children.clear();
             store.apply(&flat);
@@ -41,7 +66,11 @@ pub(super) fn reconcile(store: &mut Store, snapshot: &[Mo], first: bool) -> Vec<
         });
     }
     if !first {
-        for (_, mut old) in held {
+        for (dn, mut old) in held {
+            if kept(&dn) {
+                store.apply(&old);
+                continue;
+            }
             old.status = Status::Deleted;
             out.push(old);
         }
@@ -139,6 +168,35 @@ mod tests {
         assert!(reconcile(&mut store, std::slice::from_ref(&snap), false).is_empty());
         let changed = snap.with("operSt", "down");
         assert_eq!(reconcile(&mut store, &[changed], false).len(), 1);
+    }
+
+    /// A rotation's snapshot may be older than what the old id delivered meanwhile: those
+    /// objects keep their newer state (no revert, no second delivery); the others are diffed.
+    #[test]
+    fn reconcile_move_keeps_recent_objects_and_reports_the_rest() {
+        let mut store = Store::new();
+        let a = Mo::new("fvTenant", "uni/tn-a", Status::Snapshot).with("descr", "1");
+        let b = Mo::new("fvTenant", "uni/tn-b", Status::Snapshot).with("descr", "1");
+        let c = Mo::new("fvTenant", "uni/tn-c", Status::Snapshot);
+        reconcile(&mut store, &[a.clone(), b.clone(), c.clone()], true);
+        // The old id delivered: a modified, d created, c deleted; b changed unseen.
+        store.apply(&a.clone().with("descr", "2"));
+        store.apply(&Mo::new("fvTenant", "uni/tn-d", Status::Created));
+        store.apply(&Mo::new("fvTenant", "uni/tn-c", Status::Deleted));
+        let recent: HashSet<String> = ["uni/tn-a", "uni/tn-c", "uni/tn-d"]
+            .into_iter()
+            .map(String::from)
+            .collect();
+        // The snapshot was taken before those three changes, after b's.
+        let snap = [a, b.with("descr", "9"), c];
+        let out = reconcile_move(&mut store, &snap, Some(&recent));
+        let got: Vec<(&str, Status)> = out.iter().map(|m| (m.dn.as_str(), m.status)).collect();
+        assert_eq!(got, vec![("uni/tn-b", Status::Modified)]);
+        assert_eq!(store.get("uni/tn-a").unwrap().get("descr"), Some("2"));
+        assert_eq!(store.get("uni/tn-b").unwrap().get("descr"), Some("9"));
+        assert!(store.get("uni/tn-c").is_none());
+        assert!(store.get("uni/tn-d").is_some());
+        assert_eq!(store.len(), 3);
     }
 
     #[test]

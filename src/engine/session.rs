@@ -7,13 +7,15 @@
 //! "is the switch done" are read from one value instead of a combination of flags.
 
 use crate::protocol::{
-    login_body, login_path, ErrorKind, LoginInfo, ResponseError, REFRESH_SESSION_PATH,
+    login_body, login_path, logout_body, BaseUrl, ErrorKind, LoginInfo, ResponseError, LOGOUT_PATH,
+    REFRESH_SESSION_PATH,
 };
 
 use super::requests::{Pending, Req};
 use super::subs::{Phase, Refresh, Wait};
 use super::{
     Action, Auth, Engine, EngineError, Event, GapReason, Method, RequestId, SessionInfo, SocketId,
+    TokenTransport,
 };
 
 pub(super) struct Session {
@@ -80,6 +82,8 @@ pub(super) struct SessionState {
     pub(super) refresh_req: Option<RequestId>,
     refresh_failures: u32,
     pub(super) rotation: Rotation,
+    /// The session a rotation replaced, logged out once the rotation ends.
+    retired: Option<Session>,
 }
 
 impl SessionState {
@@ -91,6 +95,7 @@ impl SessionState {
             refresh_req: None,
             refresh_failures: 0,
             rotation: Rotation::Idle { failures: 0 },
+            retired: None,
         }
     }
 
@@ -142,7 +147,13 @@ impl Engine {
         (half - self.rng.upto(half / 5)).max(1_000)
     }
 
-    pub(super) fn install_session(&mut self, info: LoginInfo, sent_at: u64, now: u64) {
+    /// Makes a logged-in session the current one; returns the one it replaces.
+    pub(super) fn install_session(
+        &mut self,
+        info: LoginInfo,
+        sent_at: u64,
+        now: u64,
+    ) -> Option<Session> {
         let refresh_timeout_ms = info.refresh_timeout_secs.saturating_mul(1000);
         let interval = self.session_refresh_interval(refresh_timeout_ms);
         let rotate_at = match (&self.cfg.auth, info.maximum_lifetime_secs) {
@@ -171,7 +182,7 @@ impl Engine {
             rotates_at: rotate_at,
             url: self.base().to_string(),
         };
-        self.session.current = Some(Session {
+        let replaced = self.session.current.replace(Session {
             token: info.token,
             url_token,
             refresh_timeout_ms,
@@ -186,6 +197,41 @@ impl Engine {
         self.session.epoch += 1;
         self.session.suspect = false;
         self.events.push_back(Event::LoggedIn(sinfo));
+        replaced
+    }
+
+    /// `aaaLogout` of a session the engine lets go (replaced by a login or a rotation, or left
+    /// when the engine gives up), with that session's own token and to its own controller: else
+    /// it stays at the device until its idle timeout. Sent as `Discard`, which a rebuild lets
+    /// finish and the shell lets finish after a stop. `then_login`: a login waits for the answer.
+    pub(super) fn log_out_session(&mut self, old: Session, then_login: bool, now: u64) {
+        let Ok(base) = BaseUrl::parse(&old.info.url) else {
+            return;
+        };
+        let user = self.cfg.auth.user().unwrap_or_default().to_owned();
+        // Requests carry the current session's token: the one let go stands in for this one.
+        let current = self.session.current.replace(old);
+        self.send_to(
+            now,
+            Method::Post,
+            base.http(LOGOUT_PATH),
+            Some(logout_body(&user)),
+            Req::Discard { then_login },
+            true,
+        );
+        self.session.current = current;
+    }
+
+    /// Logs out the session a rotation replaced, once the rotation ends (done, or abandoned by
+    /// a rebuild or a stop). Not with the browser's cookie jar: it holds the new session's token
+    /// only, so a logout would end the new session; the old one lapses at its idle timeout.
+    fn log_out_retired(&mut self) {
+        let Some(old) = self.session.retired.take() else {
+            return;
+        };
+        if self.cfg.token_transport != TokenTransport::CookieJar {
+            self.log_out_session(old, false, self.last_now);
+        }
     }
 
     pub(super) fn on_session_refresh(
@@ -317,7 +363,7 @@ impl Engine {
             failures,
             old: None,
         };
-        self.install_session(info, p.sent_at, now);
+        self.session.retired = self.install_session(info, p.sent_at, now);
         let handles: Vec<_> = self.subs.map.keys().copied().collect();
         for h in handles {
             match self.subs.map.get(&h).map(|s| &s.phase) {
@@ -361,6 +407,7 @@ impl Engine {
         }
         let failures = self.session.rotation.failures();
         self.session.rotation = Rotation::Idle { failures };
+        self.log_out_retired();
     }
 
     /// The rotation is done once the new socket is up and no subscription is left on an old
@@ -377,6 +424,7 @@ impl Engine {
         if let Some(o) = old {
             self.actions.push_back(Action::CloseSocket { id: o });
         }
+        self.log_out_retired();
     }
 
     /// The retiring socket closed early: subscriptions not yet moved lose their old stream.
@@ -398,7 +446,7 @@ impl Engine {
             if let Some(id) = self.subs.map.get_mut(&h).and_then(|s| s.old_id.take()) {
                 self.subs.ids.remove(&id);
             }
-            self.gap(h, GapReason::Rotation);
+            self.break_move(h, GapReason::Rotation);
         }
         self.check_rotation_done();
     }

@@ -72,7 +72,15 @@ pub(super) enum Wait {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Resume {
     First,
-    After { reason: GapReason, gap_sent: bool },
+    After {
+        reason: GapReason,
+        gap_sent: bool,
+    },
+    /// A planned rotation moves it to the new session with no gap: its old id keeps delivering
+    /// until the new subscribe answers, and the answer brings no snapshot to the consumer (in
+    /// store mode only the real differences, see `subscribe.rs`). Still live, so its old id's
+    /// expiry is watched as an active one's is.
+    Move,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -104,8 +112,12 @@ impl Phase {
                 wait: Wait::Answer(_),
                 ..
             } => SubState::Subscribing,
+            Phase::Pending {
+                resume: Resume::Move,
+                ..
+            }
+            | Phase::Active { .. } => SubState::Active,
             Phase::Pending { .. } => SubState::Pending,
-            Phase::Active { .. } => SubState::Active,
             Phase::Failed(_) => SubState::Failed,
         }
     }
@@ -132,9 +144,30 @@ impl Phase {
         )
     }
 
-    /// The resume of a subscription leaving this phase for a pending one after `reason`.
+    /// Live for the device: subscribed, or moving to a new session while its old id delivers.
+    /// Such a phase is in the expiry index.
+    pub(super) fn live(&self) -> bool {
+        matches!(
+            self,
+            Phase::Active { .. }
+                | Phase::Pending {
+                    resume: Resume::Move,
+                    ..
+                }
+        )
+    }
+
+    /// The resume of a subscription leaving this phase for a pending one after `reason`. A move
+    /// that is interrupted is a disruption like any other.
     pub(super) fn resume_after(&self, reason: GapReason) -> Resume {
         match self {
+            Phase::Pending {
+                resume: Resume::Move,
+                ..
+            } => Resume::After {
+                reason,
+                gap_sent: false,
+            },
             Phase::Pending { resume, .. } => *resume,
             _ => Resume::After {
                 reason,
@@ -287,6 +320,12 @@ impl Engine {
     }
 
     fn unindex(&mut self, h: SubHandle, old: &Phase) {
+        if old.live() {
+            if let Some(s) = self.subs.map.get(&h) {
+                let key = (s.expiry_deadline(), h);
+                self.subs.expiries.remove(&key);
+            }
+        }
         match old {
             Phase::Pending { wait, .. } => match *wait {
                 Wait::Socket => {}
@@ -301,13 +340,7 @@ impl Engine {
                     self.cancel(r);
                 }
             },
-            Phase::Active { refresh, .. } => {
-                if let Some(s) = self.subs.map.get(&h) {
-                    let key = (s.expiry_deadline(), h);
-                    self.subs.expiries.remove(&key);
-                }
-                self.unindex_refresh(h, *refresh);
-            }
+            Phase::Active { refresh, .. } => self.unindex_refresh(h, *refresh),
             Phase::Failed(_) => {}
         }
     }
@@ -329,6 +362,9 @@ impl Engine {
         let Some(s) = self.subs.map.get(&h) else {
             return;
         };
+        if s.phase.live() {
+            self.subs.expiries.insert((s.expiry_deadline(), h));
+        }
         match &s.phase {
             Phase::Pending { wait, .. } => match *wait {
                 Wait::Socket => {}
@@ -342,7 +378,6 @@ impl Engine {
             },
             Phase::Active { refresh, .. } => {
                 let refresh = *refresh;
-                self.subs.expiries.insert((s.expiry_deadline(), h));
                 self.index_refresh(h, refresh);
             }
             Phase::Failed(_) => {}
@@ -362,17 +397,25 @@ impl Engine {
     }
 
     /// Sets when the device drops the subscription without a refresh. Only through here while
-    /// it is active, so its place in the expiry index stays right.
+    /// it is live, so its place in the expiry index stays right.
     pub(super) fn set_expiry(&mut self, h: SubHandle, expires_at: u64) {
+        if let Some(lifetime) = self.subs.map.get(&h).map(|s| s.lifetime_ms) {
+            self.set_lifetime(h, lifetime, expires_at);
+        }
+    }
+
+    /// As [`Engine::set_expiry`], with a new lifetime (which the expiry margin depends on).
+    pub(super) fn set_lifetime(&mut self, h: SubHandle, lifetime_ms: u64, expires_at: u64) {
         let Some(s) = self.subs.map.get_mut(&h) else {
             return;
         };
-        let active = matches!(s.phase, Phase::Active { .. });
-        if active {
+        let live = s.phase.live();
+        if live {
             self.subs.expiries.remove(&(s.expiry_deadline(), h));
         }
+        s.lifetime_ms = lifetime_ms;
         s.expires_at = expires_at;
-        if active {
+        if live {
             self.subs.expiries.insert((s.expiry_deadline(), h));
         }
     }
@@ -437,6 +480,25 @@ impl Engine {
         };
         let resume = s.phase.resume_after(reason);
         self.make_pending(h, resume, true);
+        self.gap(h, reason);
+    }
+
+    /// A move whose old stream ended before the new one took over (the retiring socket
+    /// closed): a disruption after all, with its one gap. The subscribe in flight stays.
+    pub(super) fn break_move(&mut self, h: SubHandle, reason: GapReason) {
+        let Some(s) = self.subs.map.get_mut(&h) else {
+            return;
+        };
+        let key = (s.expiry_deadline(), h);
+        if let Phase::Pending { resume, .. } = &mut s.phase {
+            if *resume == Resume::Move {
+                self.subs.expiries.remove(&key);
+                *resume = Resume::After {
+                    reason,
+                    gap_sent: false,
+                };
+            }
+        }
         self.gap(h, reason);
     }
 

@@ -14,7 +14,7 @@ use crate::protocol::{
 
 use super::delivery::Overlap;
 use super::health::Signal;
-use super::reconcile::reconcile;
+use super::reconcile::{reconcile, reconcile_move};
 use super::requests::{Pending, Req};
 use super::subs::{Phase, Refresh, Resume, Wait};
 use super::{Engine, EngineError, Event, GapReason, Method, Pulled, RequestId, SubHandle};
@@ -89,9 +89,10 @@ impl Engine {
                 }
             };
             if let Some(s) = self.subs.map.get_mut(&h) {
-                if s.old_id.is_some() && s.store.is_none() {
+                if s.old_id.is_some() {
                     s.overlap = Some(Overlap {
                         seen: HashSet::new(),
+                        dns: HashSet::new(),
                         until: None,
                     });
                 }
@@ -150,7 +151,14 @@ impl Engine {
             return;
         }
         let n = s.retries;
-        let resume = s.phase.resume_after(GapReason::Reconnect);
+        let resume = match s.phase {
+            // A move keeps moving: its old id still delivers, and its old expiry is watched.
+            Phase::Pending {
+                resume: Resume::Move,
+                ..
+            } => Resume::Move,
+            ref p => p.resume_after(GapReason::Reconnect),
+        };
         let d = self
             .backoff(n + 1)
             .max(self.pacing.throttle_until.saturating_sub(now));
@@ -268,15 +276,11 @@ impl Engine {
             self.gap(h, reason);
         }
         let first = resume == Resume::First;
+        let moved = resume == Resume::Move;
         if let Some(old) = self.subs.map.get_mut(&h).and_then(|s| s.old_id.take()) {
             self.subs.ids.remove(&old);
         }
         self.subs.ids.insert(id.clone(), h);
-        if let Some(s) = self.subs.map.get_mut(&h) {
-            s.lifetime_ms = lifetime_ms;
-            // The device's clock for this subscription started no earlier than our send.
-            s.expires_at = sent_at + lifetime_ms;
-        }
         self.set_phase(
             h,
             Phase::Active {
@@ -285,30 +289,47 @@ impl Engine {
                 refresh: Refresh::Stopped,
             },
         );
+        // The device's clock for this subscription started no earlier than our send.
+        self.set_lifetime(h, lifetime_ms, sent_at + lifetime_ms);
         let Some(s) = self.subs.map.get_mut(&h) else {
             return;
         };
         s.retries = 0;
+        if !moved && s.store.is_some() {
+            // After a gap the store is diffed against the whole snapshot: a repeat on the new id
+            // must then be applied again, not dropped.
+            s.overlap = None;
+        }
         if let Some(o) = s.overlap.as_mut() {
             o.until = Some(now + OVERLAP_GRACE_MS);
         }
         let pull = s.opts.pull;
-        let diffs = match s.store.as_mut() {
-            Some(store) => reconcile(store, &snapshot, first),
-            None => Vec::new(),
+        let diffs = match (s.store.as_mut(), moved) {
+            (Some(store), false) => reconcile(store, &snapshot, first),
+            (Some(store), true) => {
+                // Objects the old id delivered since this subscribe went out may be newer than
+                // the snapshot: the store keeps them, and their repeats on the new id are
+                // dropped by the overlap.
+                let recent = s.overlap.as_ref().map(|o| &o.dns);
+                reconcile_move(store, &snapshot, recent)
+            }
+            (None, _) => Vec::new(),
         };
-        if !first && pull && s.store.is_none() {
+        if !first && !moved && pull && s.store.is_none() {
             // A pull consumer sees the new snapshot in its queue, after the gap.
             let mos = snapshot.clone();
             s.counters.mos += mos.len() as u64;
             self.route(true, Pulled::Mos { handle: h, mos });
         }
         self.schedule_refresh(h, sent_at + interval);
-        self.events.push_back(Event::Subscribed {
-            handle: h,
-            subscription_id: id.clone(),
-            initial: snapshot,
-        });
+        if !moved {
+            // A move continues the stream: the consumer has everything the snapshot holds.
+            self.events.push_back(Event::Subscribed {
+                handle: h,
+                subscription_id: id.clone(),
+                initial: snapshot,
+            });
+        }
         self.answer_refreshes(h, Ok(()));
         if !diffs.is_empty() {
             if let Some(s) = self.subs.map.get_mut(&h) {

@@ -146,9 +146,9 @@ pub enum GapReason {
     Reconnect,
     /// The session ended (token timeout, lifetime); a new login follows.
     Relogin,
-    /// Planned switch to a new session before the old one reaches its maximum lifetime. The old
-    /// socket delivered until the switch, so usually nothing was lost; the reconcile that follows
-    /// proves it.
+    /// A planned switch to a new session (before the old one reaches its maximum lifetime) that
+    /// failed part-way: the retiring socket closed before this subscription had moved. A
+    /// rotation that completes gives no gap at all.
     Rotation,
     /// The device said the subscription lapsed (refresh rejected); it is resubscribed.
     Expired,
@@ -183,8 +183,9 @@ pub enum Event {
     State(ConnectionState),
     /// A login (or adoption, or rotation login) succeeded.
     LoggedIn(SessionInfo),
-    /// A subscribe succeeded: the first time and after every resubscribe (with the new id).
-    /// `initial` is the device's snapshot as returned.
+    /// A subscribe succeeded: the first time and after every resubscribe that follows a gap
+    /// (with the new id). `initial` is the device's snapshot as returned. A planned rotation
+    /// moves a subscription to a new id without it (see [`super::Engine::subscription_info`]).
     Subscribed {
         handle: SubHandle,
         subscription_id: String,

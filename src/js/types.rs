@@ -126,7 +126,8 @@ export type ConnectionState =
   | { state: "closed" };
 
 /** Why a subscription's stream was interrupted. What happened in between is lost: the snapshot
- * (or, in store mode, the reconciliation) that follows is the truth. */
+ * (or, in store mode, the reconciliation) that follows is the truth. A planned session rotation
+ * gives no gap; `rotation` is one that failed part-way. */
 export type GapReason =
   | "reconnect" | "relogin" | "rotation" | "expired" | "socket-rebuilt" | "failover"
   | "queue-overflow";

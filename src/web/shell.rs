@@ -420,9 +420,15 @@ impl Shell {
         let socks = std::mem::take(&mut *self.sockets.borrow_mut());
         drop(socks);
         let reqs = std::mem::take(&mut *self.requests.borrow_mut());
-        for a in reqs.values() {
-            a.abort();
+        let engine = self.engine.borrow();
+        for (id, a) in reqs.iter() {
+            // A logout the engine still awaits ends a session at the device: it finishes (its
+            // answer finds the shell closed and is dropped).
+            if !engine.awaits(*id) {
+                a.abort();
+            }
         }
+        drop(engine);
         let me: *const Shell = self;
         // Released after this call returns: the caller may hold the last strong reference.
         let released = LIVE.with(|l| {

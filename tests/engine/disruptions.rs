@@ -387,7 +387,17 @@ fn rotation_overlap_is_deduplicated() {
     }
     let dups: Vec<_> = seen.iter().filter(|(_, c)| **c > 1).collect();
     assert!(dups.is_empty(), "duplicates across the rotation: {dups:?}");
-    assert_eq!(sim.gaps(h), vec![GapReason::Rotation]);
+    let missing: Vec<_> = (1..=n)
+        .map(|i| format!("v{i}"))
+        .filter(|v| !seen.contains_key(v))
+        .collect();
+    assert!(missing.is_empty(), "lost across the rotation: {missing:?}");
+    assert_eq!(sim.gaps(h), vec![], "a planned rotation is no disruption");
+    assert_eq!(
+        sim.count_events(|e| matches!(e, Event::Subscribed { .. })),
+        1,
+        "no snapshot is delivered again"
+    );
     let drops = sim.engine.stats().per_subscription[&h].drops;
     assert!(
         drops >= 1,
@@ -482,5 +492,84 @@ fn a_503_storm_longer_than_the_lifetime_expires_the_subscription_in_the_engine()
         .map(|m| (m.dn.clone(), m.get("descr").map(str::to_owned)))
         .collect();
     assert_eq!(view, want);
+    assert_clean(&sim);
+}
+
+/// The socket stays open and quiet while every refresh, the heartbeats among them, is answered
+/// 503: nothing closes, nothing times out, and the device dropped the subscription at its
+/// lifetime all the same. The engine expires it itself (one `Expired` gap, within the lifetime
+/// plus one request timeout, on the same socket) and makes it again once the device answers.
+#[test]
+fn heartbeats_answered_503_on_an_open_socket_still_expire_the_subscription() {
+    let mut sim = Sim::new(apic_config(43), DeviceCfg::apic());
+    sim.dev.objects.insert(
+        "uni/tn-a".into(),
+        tenant("a", Status::Snapshot).with("descr", "0"),
+    );
+    let opts = SubOptions {
+        store: true,
+        refresh_timeout: Some(120),
+        ..SubOptions::default()
+    };
+    let h = sim.subscribe(Query::class("fvTenant"), opts);
+    sim.run_for(MIN);
+    assert!(all_active(&sim));
+    let opens = sim.socket_opens;
+    let start = sim.now;
+    let refreshes = sim.refresh_sends.len();
+    sim.dev.faults.throttle_refresh = true;
+    sim.dev.faults.throttle_subscribe = true;
+    sim.run_for(150 * SEC);
+    // Every 30 s of silence sends a heartbeat: far more refreshes than the plan's one per 40 s.
+    let sent = sim.refresh_sends.len() - refreshes;
+    assert!(sent >= 5, "heartbeats and retries went out: {sent}");
+    assert_eq!(sim.socket_opens, opens, "the socket looked open all along");
+    let gaps: Vec<(u64, GapReason)> = sim
+        .events
+        .iter()
+        .filter_map(|(t, e)| match e {
+            Event::Gap { handle, reason } if *handle == h => Some((*t, *reason)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(gaps.len(), 1, "{gaps:?}");
+    assert_eq!(gaps[0].1, GapReason::Expired);
+    let lifetime_plus_timeout = 120 * SEC + apic_config(43).request_timeout_ms;
+    assert!(
+        gaps[0].0 <= start + lifetime_plus_timeout,
+        "the gap came {} ms into the storm",
+        gaps[0].0 - start
+    );
+    assert_ne!(
+        sim.engine.subscription_info(h).unwrap().state,
+        SubState::Active
+    );
+    sim.change(tenant("a", Status::Modified).with("descr", "unseen"));
+    let end = sim.now;
+    sim.dev.faults.throttle_refresh = false;
+    sim.dev.faults.throttle_subscribe = false;
+    let mut guard = 0;
+    while !all_active(&sim) {
+        sim.run_for(100);
+        guard += 1;
+        assert!(guard < 1_200, "not made again within two minutes");
+    }
+    assert!(
+        sim.now - end <= 60 * SEC,
+        "made again {} ms after the device answered",
+        sim.now - end
+    );
+    sim.run_for(SEC);
+    assert_eq!(sim.gaps(h), vec![GapReason::Expired]);
+    assert_eq!(
+        sim.engine
+            .store(h)
+            .unwrap()
+            .get("uni/tn-a")
+            .unwrap()
+            .get("descr"),
+        Some("unseen")
+    );
+    assert_eq!(sim.socket_opens, opens, "the same socket throughout");
     assert_clean(&sim);
 }

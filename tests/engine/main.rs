@@ -11,9 +11,11 @@ mod support;
 mod bursts;
 mod decisions;
 mod disruptions;
+mod rotation;
 mod scenarios;
 mod sockets;
 
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 use dme_events::engine::{

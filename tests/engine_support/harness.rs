@@ -166,7 +166,9 @@ impl Sim {
         let half = self.latency / 2;
         match a {
             Action::Http(req) => {
-                if let Some(tok) = Device::token_of(&req) {
+                // A logout may carry the token of the session it ends (one a rotation retired).
+                let logout = req.url.contains("/api/aaaLogout");
+                if let Some(tok) = Device::token_of(&req).filter(|_| !logout) {
                     if self.engine_token.as_deref() != Some(tok) {
                         self.stale_token_requests += 1;
                     }
@@ -438,8 +440,14 @@ impl Sim {
     pub fn device_drops_socket(&mut self) {
         let socks: Vec<SocketId> = self.open_socks.iter().copied().collect();
         for s in socks {
-            self.dev.drop_socket(s);
-            self.open_socks.remove(&s);
+            self.device_drops(s);
+        }
+    }
+
+    /// The device closes this one socket.
+    pub fn device_drops(&mut self, s: SocketId) {
+        self.dev.drop_socket(s);
+        if self.open_socks.remove(&s) {
             let at = self.now + self.latency / 2;
             self.push(at, Ev::SockClosed(s));
         }

@@ -210,6 +210,13 @@ async fn fail_503_and_delay() {
         assert_eq!(r.error().0, "503");
     }
     assert_eq!(c.get("/api/class/fvTenant.json").await.status, 200);
+    // A storm: every request answers 503 for a while, then the device answers again.
+    sim_call(&base, "fail-503?ms=500").await;
+    for _ in 0..3 {
+        assert_eq!(c.get("/api/class/fvTenant.json").await.status, 503);
+    }
+    tokio::time::sleep(Duration::from_millis(550)).await;
+    assert_eq!(c.get("/api/class/fvTenant.json").await.status, 200);
     sim_call(&base, "delay?ms=700&n=1").await;
     let t = Instant::now();
     assert_eq!(c.get("/api/class/fvTenant.json").await.status, 200);
