@@ -441,6 +441,9 @@ async fn dn_and_class_subscriptions_share_one_frame_and_xml_works() {
     assert_eq!(log_class.mos().len(), 1);
     assert_eq!(log_dn.mos().len(), 1);
     assert!(get(&stats, "frames").as_f64().unwrap() >= 2.0);
+    // Converted once: both are handed the same array.
+    let batch = |l: &Log| l.events.borrow().last().cloned().unwrap();
+    assert!(Object::is(&batch(&log_class), &batch(&log_dn)));
     delete_tenant(base, "wasm2").await;
     ec.close();
 }

@@ -8,6 +8,7 @@ use std::rc::{Rc, Weak};
 use js_sys::Function;
 use wasm_bindgen::prelude::*;
 
+use super::batch::Batch;
 use super::error::{coded, engine_error, set, Failure};
 use super::mo::mos_to_js;
 use super::pull::Pull;
@@ -46,6 +47,8 @@ pub(crate) struct Hub {
     pub(crate) callbacks: RefCell<Callbacks>,
     pub(crate) subs: RefCell<VecMap<SubHandle, SubEntry>>,
     pub(crate) pull: RefCell<Pull>,
+    /// The objects of the frame being delivered, converted once for every subscription.
+    batch: RefCell<Batch>,
     pub(crate) state: RefCell<ConnectionState>,
     pub(crate) channel_open: Cell<bool>,
     /// The last error reported, to explain a first login that could not connect.
@@ -72,6 +75,7 @@ impl Hub {
             callbacks: RefCell::new(Callbacks::default()),
             subs: RefCell::new(VecMap::new()),
             pull: RefCell::new(Pull::default()),
+            batch: RefCell::new(Batch::default()),
             state: RefCell::new(ConnectionState::Connecting),
             channel_open: Cell::new(false),
             last_error: RefCell::new(None),
@@ -215,7 +219,8 @@ impl Listener for Hub {
                     .get(&handle)
                     .and_then(|e| e.on_event.clone());
                 if let Some(f) = f {
-                    self.call(&f, &[&mos_to_js(&mos).into()]);
+                    let mos = self.batch.borrow_mut().convert(handle, mos);
+                    self.call(&f, &[&mos.into()]);
                 }
             }
             Event::Gap { handle, reason } => {
@@ -264,6 +269,7 @@ impl Listener for Hub {
     }
 
     fn after_pump(&self, shell: &Rc<Shell>) {
+        self.batch.borrow_mut().clear();
         self.pull.borrow_mut().feed(shell);
     }
 }
