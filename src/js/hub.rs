@@ -245,6 +245,8 @@ impl Listener for Hub {
                     );
                 }
             }
+            // No JavaScript call starts engine calls yet.
+            Event::Answered { .. } => {}
             Event::Error(e) => {
                 if self.login.borrow().is_some() {
                     *self.last_error.borrow_mut() = Some(e);
