@@ -952,3 +952,6 @@ async fn a_50000_object_burst_arrives_complete_in_order_and_in_slices() {
     assert_eq!(seen(&log, "uni/tn-again").len(), first);
     ec.close();
 }
+
+#[path = "web/queries.rs"]
+mod queries;

@@ -1,5 +1,6 @@
 //! The `#[wasm_bindgen]` surface: the classes and plain objects JavaScript sees.
 
+pub mod calls;
 pub mod channel;
 pub(crate) mod error;
 pub(crate) mod future;
