@@ -58,7 +58,7 @@ fn call_options(o: Option<&JsValue>) -> Result<CallOptions, Failure> {
     let timeout_ms = match get(o, "requestTimeoutMs") {
         None => None,
         Some(v) => match v.as_f64() {
-            Some(n) if n >= 1.0 && n <= 86_400_000.0 => Some(n as u64),
+            Some(n) if (1.0..=86_400_000.0).contains(&n) => Some(n as u64),
             _ => return Err(invalid("requestTimeoutMs", "must be a number of ms")),
         },
     };
@@ -306,7 +306,7 @@ impl Session {
         let mut q = query_arg(&query).map_err(JsValue::from)?;
         let size = get(&options, "pageSize")
             .and_then(|v| v.as_f64())
-            .filter(|n| *n >= 1.0 && *n <= 1_000_000.0 && n.fract() == 0.0)
+            .filter(|n| (1.0..=1_000_000.0).contains(n) && n.fract() == 0.0)
             .ok_or_else(|| JsValue::from(invalid("pageSize", "must be a whole number >= 1")))?;
         let opts = call_options(Some(&options)).map_err(JsValue::from)?;
         if q.options.order_by.is_empty() {

@@ -196,7 +196,7 @@ fn a_503_waits_for_the_throttling_pause() {
         !std::iter::from_fn(|| e.poll_action()).any(|a| matches!(a, Action::Http(_))),
         "nothing during the pause"
     );
-    let mut now = 40;
+    let mut now;
     let again = loop {
         now = e.poll_timeout().unwrap();
         e.handle_timeout(now);
@@ -290,7 +290,7 @@ fn lost_answers_are_retried_within_the_deadline() {
     let call = e.call(get("/api/class/fvTenant.json"), 30);
     let first = http(e.poll_action());
     e.handle_http_failure(first.id, TransportFailure::Network, 40);
-    let mut now = 40;
+    let mut now;
     let again = loop {
         now = e.poll_timeout().unwrap();
         e.handle_timeout(now);
