@@ -41,7 +41,8 @@ export function ackAction(mo, getSession) {
     onclick: async () => {
       button.disabled = true;
       try {
-        await getSession()?.commit({ className: "faultInst", dn: mo.dn, attributes: { ack: "yes" } });
+        // "modified": a fault is the device's to create, a client only changes it.
+        await getSession()?.commit({ className: "faultInst", dn: mo.dn, attributes: { ack: "yes" }, status: "modified" });
         note.textContent = " acknowledged";
       } catch (err) {
         button.disabled = false;

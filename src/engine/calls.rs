@@ -58,13 +58,10 @@ impl Calls {
 }
 
 impl Engine {
-    /// Whether a call can go out now: a session that is trusted (not being verified or replaced)
-    /// and no throttling pause.
-    fn session_usable(&self, now: u64) -> bool {
-        self.session.current.is_some()
-            && !self.session.suspect
-            && !self.is_terminal()
-            && !self.pacing.throttled(now)
+    /// Whether calls may go out: a session that is trusted (not being verified or replaced).
+    /// The throttling pause is a time, which the timer waits for.
+    fn session_trusted(&self) -> bool {
+        self.session.current.is_some() && !self.session.suspect && !self.is_terminal()
     }
 
     /// Starts a call; see the module documentation.
@@ -110,7 +107,7 @@ impl Engine {
 
     /// Timer: the earliest call deadline, or a waiting call that can go out.
     pub(super) fn calls_due_at(&self) -> Option<u64> {
-        let usable = self.session_usable(self.last_now);
+        let usable = self.session_trusted();
         let pause = self.pacing.throttle_until;
         self.calls
             .map
@@ -139,7 +136,7 @@ impl Engine {
                 self.answer_call(h, Err(EngineError::Transport(TransportFailure::Timeout)));
             }
         }
-        if !self.session_usable(now) {
+        if !self.session_trusted() || self.pacing.throttled(now) {
             return;
         }
         let ready: Vec<CallHandle> = self

@@ -140,8 +140,11 @@ test("acknowledge a fault: the commit comes back through the faultInst subscript
   await page.fill("#obj-filter", "F9901");
   const row = page.locator("#objects tbody tr", { hasText: dn });
   await row.waitFor({ timeout: 10000 });
-  await row.click();
-  await page.locator("#obj-detail button.ack").click();
+  // Clicked inside the page: while faults churn, the rows are redrawn every 400 ms and may never
+  // hold still long enough for a pointer click on a loaded machine.
+  await page.evaluate((dn) => [...document.querySelectorAll("#objects tbody tr")].find((tr) => tr.textContent.includes(dn)).click(), dn);
+  await until(() => page.locator("#obj-detail button.ack").count(), "the Acknowledge button");
+  await page.evaluate(() => document.querySelector("#obj-detail button.ack").click());
   await until(async () => (await page.locator("#obj-detail button.ack").count()) === 0, "the acknowledged fault to come back");
   const truth = await fetch(`${sim.url}/_sim/truth?class=faultInst`).then((r) => r.json());
   const ack = truth.imdata.map((x) => x.faultInst.attributes).find((a) => a.dn === dn)?.ack;

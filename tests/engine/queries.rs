@@ -342,3 +342,43 @@ fn device_refusals_are_the_calls_error_and_close_answers_every_call() {
     let after = e.call(get("/api/class/fvTenant.json"), 70);
     assert_eq!(answer(&mut e), Some((after, Err("CLOSED".into()))));
 }
+
+#[test]
+fn a_503_before_the_socket_opens_still_ends_with_the_pause() {
+    let mut e = Engine::new(apic_config(52), 0);
+    let login = http(e.poll_action());
+    e.handle_http_response(login.id, 200, LOGIN_OK.into(), 10);
+    // The socket is asked for and never opens within this test's time.
+    let call = e.call(get("/api/class/fvTenant.json"), 20);
+    let first = std::iter::from_fn(|| e.poll_action())
+        .find_map(|a| match a {
+            Action::Http(r) if r.url.contains("fvTenant") => Some(r),
+            _ => None,
+        })
+        .expect("sent");
+    e.handle_http_response(first.id, 503, String::new(), 30);
+    let (timer, at) = e.next_timer().expect("a wake");
+    assert!(
+        at < 25 * SEC,
+        "woken for the pause, not the deadline: {timer:?} at {at}"
+    );
+    let mut now = 30;
+    let again = loop {
+        now = e.poll_timeout().unwrap().max(now);
+        e.handle_timeout(now);
+        if let Some(r) = std::iter::from_fn(|| e.poll_action()).find_map(|a| match a {
+            Action::Http(r) if r.url.contains("fvTenant") => Some(r),
+            _ => None,
+        }) {
+            break r;
+        }
+        assert!(now < 10 * SEC, "not sent again after the pause");
+    };
+    e.handle_http_response(
+        again.id,
+        200,
+        r#"{"totalCount":"0","imdata":[]}"#.into(),
+        now + 1,
+    );
+    assert_eq!(answer(&mut e), Some((call, Ok(0))));
+}
