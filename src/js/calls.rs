@@ -293,7 +293,9 @@ impl Session {
             apply_options(&mut q, options.dyn_ref::<Object>())
                 .map_err(|_| invalid("options", "not a valid ClassQuery option"))?;
             let f = self.lookup(q, &options)?;
-            Ok(promise(async move { f.await.map(|r| mos_to_js(&r.mos)) }))
+            Ok(promise(async move {
+                f.await.map(|r| mos_to_js(&r.mos)).map_err(hint_too_big)
+            }))
         };
         go().unwrap_or_else(rejected).unchecked_into()
     }
