@@ -1,5 +1,5 @@
 export * from "./dme_events.js";
-import type { PulledEvent } from "./dme_events.js";
+import type { Page, PulledEvent } from "./dme_events.js";
 
 /** Instantiates the WebAssembly module. Call once before using the classes (browsers, bundlers,
  * Deno). Optional under Node.js, where the module is loaded synchronously. */
@@ -12,6 +12,10 @@ declare module "./dme_events.js" {
     /** `for await (const ev of sub)`: the subscription's events, for subscriptions made without
      * `onEvent`. */
     [Symbol.asyncIterator](): AsyncIterator<PulledEvent, undefined>;
+  }
+  interface Pages {
+    /** `for await (const page of session.pages(query, { pageSize }))`. */
+    [Symbol.asyncIterator](): AsyncIterator<Page, undefined>;
   }
   interface Session {
     /** `await using session = ...` logs out at the end of the scope. */

@@ -112,6 +112,10 @@ if cargo build -p dme-sim --locked >"$LOGDIR/sim-build.log" 2>&1 \
   tests edge-deno node tests/edge/relay.test.mjs deno
   tests edge-node node --experimental-websocket tests/edge/relay.test.mjs node
   tests edge-nosocket node tests/edge/nosocket.test.mjs
+  # Session queries and writes (pages, lookups, a watched commit, refusals) in each runtime.
+  tests edge-queries-node node --experimental-websocket tests/edge/queries.test.mjs node
+  tests edge-queries-deno node tests/edge/queries.test.mjs deno
+  tests edge-queries-workerd node tests/edge/queries.test.mjs workerd
 else
   cat "$LOGDIR/sim-build.log"; failed=$((failed + 1)); failed_steps+=("browser (no simulator)")
 fi

@@ -11,6 +11,7 @@ mod js;
 mod vecmap;
 mod web;
 
+pub use js::calls::Pages;
 pub use js::channel::EventChannel;
 pub use js::query::{ClassQuery, DnQuery};
 pub use js::session::Session;

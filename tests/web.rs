@@ -1134,3 +1134,6 @@ async fn the_session_given_up_at_the_retry_cap_is_logged_out() {
     sim(base, "/_sim/reset-faults", None).await;
     ec.close();
 }
+
+#[path = "web/queries.rs"]
+mod queries;

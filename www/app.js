@@ -4,6 +4,7 @@ import { h, $, setContent, duration, compact } from "./dom.js";
 import { EventTable, changesOf, NOISE } from "./events.js";
 import { ObjectView } from "./objects.js";
 import { Sparkline } from "./sparkline.js";
+import { setupQueryBox, ackAction } from "./query.js";
 
 const CLASSES = {
   apic: ["faultInst", "ethpmPhysIf", "l1PhysIf", "fvAEPg", "fvBD", "fvCEp", "fvTenant", "fvCtx", "fvSubnet",
@@ -36,6 +37,11 @@ const table = new EventTable({
 const objects = new ObjectView({
   select: $("#obj-sub"), filterInput: $("#obj-filter"), tbody: $("#objects tbody"),
   countLabel: $("#obj-count"), detail: $("#obj-detail"),
+  detailActions: (mo) => ackAction(mo, () => session),
+});
+setupQueryBox({
+  form: $("#query-form"), target: $("#query-target"), filter: $("#query-filter"), out: $("#query-out"),
+  getSession: () => session,
 });
 
 let pkg = null; // the package module, once loaded

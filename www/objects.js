@@ -8,7 +8,8 @@ const SUMMARY = ["name", "id", "operSt", "adminSt", "severity", "lc", "code", "d
   "speed", "operSpeed", "addr", "mac", "ip", "encap", "pcTag", "role", "version"];
 
 export class ObjectView {
-  constructor({ select, filterInput, tbody, countLabel, detail }) {
+  constructor({ select, filterInput, tbody, countLabel, detail, detailActions }) {
+    this.detailActions = detailActions ?? (() => null);
     this.select = select;
     this.filterInput = filterInput;
     this.tbody = tbody;
@@ -136,6 +137,7 @@ export class ObjectView {
         h("div", { className: "cls" }, mo.className),
         h("div", { className: "dn" }, mo.dn),
         h("div", { className: "hint" }, t ? `updated ${clock(t)}` : "from the snapshot")),
+      this.detailActions(mo),
       dl);
   }
 }

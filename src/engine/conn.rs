@@ -450,9 +450,10 @@ impl Engine {
             return;
         }
         self.close_sockets();
-        // A replaced session's logout goes on: it is the only one that session gets.
+        // A replaced session's logout goes on: it is the only one that session gets. Calls go
+        // on too: they do not need the socket, and a 403 for a dead token brings them back.
         self.cancel_where(|r| {
-            !matches!(r, Req::Discard { .. })
+            !matches!(r, Req::Discard { .. } | Req::Call(_))
                 && (!matches!(r, Req::SessionRefresh { .. }) || relogin)
         });
         if relogin {
@@ -484,6 +485,7 @@ impl Engine {
     /// calls are answered with `why`.
     pub(super) fn shutdown(&mut self, why: EngineError) {
         self.cancel_where(|_| true);
+        self.stop_calls(&why);
         self.session.refresh_req = None;
         self.close_sockets();
         let handles: Vec<_> = self.subs.map.keys().copied().collect();

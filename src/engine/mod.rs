@@ -31,8 +31,10 @@
 //! sockets, rebuild), `session` (token, keepalive, rotation), `subs` (phases and their indexes),
 //! `subscribe` (subscribe requests and answers), `refresh` (refresh answers), `pacing` (rate
 //! cap, throttling), `delivery` (frames to consumers), `health` (silence, clocks, "degraded"),
-//! `requests`, and the pure `reconcile`.
+//! `requests`, `calls` (the application's queries and writes on the session), and the pure
+//! `reconcile`.
 
+mod calls;
 mod config;
 mod conn;
 mod delivery;
@@ -55,17 +57,18 @@ mod tests;
 use std::borrow::Cow;
 use std::collections::{BTreeMap, VecDeque};
 
-use crate::protocol::{BaseUrl, Query, Store};
+use crate::protocol::{BaseUrl, Query, QueryResponse, Store};
 
 pub use config::{Auth, Config, Flavor, TokenTransport};
 pub use error::{EngineError, SocketFailure, TransportFailure};
 pub use timer::Timer;
 pub use types::{
-    Action, ConnectionState, Counters, DegradedReason, Event, GapReason, HttpRequest, Method,
-    Pulled, RequestId, SessionInfo, SocketId, Stats, SubHandle, SubOptions, SubState,
-    SubscriptionInfo,
+    Action, CallHandle, CallRequest, ConnectionState, Counters, DegradedReason, Event, GapReason,
+    HttpRequest, Method, Pulled, RequestId, SessionInfo, SocketId, Stats, SubHandle, SubOptions,
+    SubState, SubscriptionInfo,
 };
 
+use calls::Calls;
 use conn::{Conn, Connection};
 use delivery::Delivery;
 use health::Health;
@@ -96,6 +99,7 @@ pub struct Engine {
     pacing: Pacing,
     health: Health,
     delivery: Delivery,
+    calls: Calls,
 }
 
 impl Engine {
@@ -126,6 +130,7 @@ impl Engine {
             pacing: Pacing::default(),
             health: Health::new(now),
             delivery: Delivery::default(),
+            calls: Calls::default(),
         };
         if e.cfg.urls.is_empty() {
             e.conn.conn = Conn::Failed(EngineError::InvalidConfig("no controller URL"));
@@ -286,6 +291,7 @@ impl Engine {
             ("inbox", self.delivery.inbox.len()),
             ("actions", self.actions.len()),
             ("events", self.events.len()),
+            ("calls", self.calls.len()),
         ]
     }
 
@@ -325,6 +331,26 @@ impl Engine {
         }
         self.drive(now);
         true
+    }
+
+    /// Runs a query or write on this engine's session: with the current token, on the controller
+    /// in use, through a token refresh, one re-login, throttling and failover, within its
+    /// deadline. Answered by exactly one [`Event::Answered`] with the returned handle (at once
+    /// when the engine has stopped). The path must be one the protocol layer built.
+    pub fn call(&mut self, req: CallRequest, now: u64) -> CallHandle {
+        let now = self.enter(now);
+        let h = self.start_call(req, now);
+        self.drive(now);
+        h
+    }
+
+    /// Abandons a call: its request is cancelled and it is answered `ABORTED`. False when it was
+    /// answered already.
+    pub fn cancel_call(&mut self, call: CallHandle, now: u64) -> bool {
+        let now = self.enter(now);
+        let found = self.abort_call(call);
+        self.drive(now);
+        found
     }
 
     /// Logs out (`aaaLogout`), closes the socket and stops. Ends with [`Event::LoggedOut`] and

@@ -12,8 +12,8 @@ use crate::protocol::{parse_login, parse_query, parse_refresh};
 use crate::vecmap::VecMap;
 
 use super::{
-    Action, Engine, EngineError, HttpRequest, Method, RequestId, SubHandle, TokenTransport,
-    TransportFailure,
+    Action, CallHandle, Engine, EngineError, HttpRequest, Method, RequestId, SubHandle,
+    TokenTransport, TransportFailure,
 };
 
 /// The engine's own deadline for a request exceeds the one it gives the shell by this much, so
@@ -44,6 +44,8 @@ pub(super) enum Req {
     Discard {
         then_login: bool,
     },
+    /// A query or write of the application (calls.rs).
+    Call(CallHandle),
 }
 
 pub(super) struct Pending {
@@ -210,6 +212,7 @@ impl Engine {
             }
             Req::Logout => self.finish_logout(),
             Req::Discard { then_login } => self.session_discarded(then_login, now),
+            Req::Call(h) => self.on_call(p, h, parse_query(status, &body), now),
         }
         true
     }
@@ -231,6 +234,7 @@ impl Engine {
             }
             Req::Logout => self.finish_logout(),
             Req::Discard { then_login } => self.session_discarded(then_login, now),
+            Req::Call(h) => self.call_lost(h, now),
         }
     }
 

@@ -33,6 +33,8 @@ pub enum Timer {
     /// A subscribe slot is free while subscriptions wait for one (subscribe.rs). Due at once when it
     /// is, so it never outlives the input that made it due.
     SubscribeSlot,
+    /// A query or write passes its deadline, or can go out (calls.rs).
+    Calls,
     /// The next refresh slot under the rate cap (pacing.rs).
     RefreshSlot,
     /// Nothing heard for the idle time: prove the connection (health.rs).
@@ -45,7 +47,7 @@ pub enum Timer {
 
 impl Timer {
     /// The table: every timer, in the order due ones run.
-    pub const ALL: [Timer; 13] = [
+    pub const ALL: [Timer; 14] = [
         Timer::RequestTimeout,
         Timer::SocketOpen,
         Timer::Reconnect,
@@ -55,6 +57,7 @@ impl Timer {
         Timer::Expiry,
         Timer::RefreshDue,
         Timer::SubscribeSlot,
+        Timer::Calls,
         Timer::RefreshSlot,
         Timer::Heartbeat,
         Timer::ThrottleEnd,
@@ -82,6 +85,7 @@ impl Engine {
             Timer::Expiry => self.subs.next_expiry(),
             Timer::RefreshDue => self.pacing.next_planned(),
             Timer::SubscribeSlot => self.subscribe_slot_at(),
+            Timer::Calls => self.calls_due_at(),
             Timer::RefreshSlot => self.refresh_slot_at(),
             Timer::Heartbeat => self.heartbeat_at(),
             Timer::ThrottleEnd => self.health.throttle_end_at(self.pacing.throttle_until),
@@ -102,6 +106,7 @@ impl Engine {
             Timer::Expiry => self.expire_lapsed(now),
             Timer::RefreshDue => self.ready_due_refreshes(now),
             Timer::SubscribeSlot => self.pump_subscribes(now),
+            Timer::Calls => self.run_calls(now),
             Timer::RefreshSlot => self.pump_refreshes(now),
             Timer::Heartbeat => {
                 self.send_heartbeat(now, false);

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use crate::protocol::Mo;
+use crate::protocol::{Mo, QueryResponse};
 
 use super::error::EngineError;
 
@@ -16,6 +16,34 @@ pub struct SubHandle(pub u64);
 /// One HTTP request the engine asked for; the shell answers with it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct RequestId(pub u64);
+
+/// One query or write ([`super::Engine::call`]) as the application knows it: stable across the
+/// retries and re-logins it may need.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CallHandle(pub u64);
+
+/// A query or write to run on the engine's session: the method, the path (with its query
+/// string, already validated by the protocol layer) and the body of a write.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CallRequest {
+    pub method: Method,
+    pub path: String,
+    pub body: Option<String>,
+    /// How long the call may take in all, retries included; the engine's
+    /// [`super::Config::request_timeout_ms`] when not given.
+    pub timeout_ms: Option<u64>,
+}
+
+impl fmt::Debug for CallRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CallRequest")
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .field("body", &self.body.as_ref().map(|b| b.len()))
+            .field("timeout_ms", &self.timeout_ms)
+            .finish()
+    }
+}
 
 /// One socket the engine asked for; the shell reports its events with it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -217,6 +245,12 @@ pub enum Event {
     Refreshed {
         handle: SubHandle,
         result: Result<(), EngineError>,
+    },
+    /// The outcome of one [`super::Engine::call`]: exactly one per call, the device's answer read
+    /// as a query answer (a write's is `totalCount` 0 and no objects), or why there is none.
+    Answered {
+        call: CallHandle,
+        result: Result<QueryResponse, EngineError>,
     },
     /// Something non-fatal went wrong (a malformed frame, a failed refresh being retried).
     Error(EngineError),

@@ -48,7 +48,7 @@ fn callback(o: &JsValue, key: &str) -> Result<Option<Function>, JsValue> {
 
 /// The query behind a `ClassQuery` / `DnQuery`, read back from its rendered path (rendering
 /// round-trips, which the property tests prove).
-fn query_of(v: &JsValue) -> Option<Query> {
+pub(crate) fn query_of(v: &JsValue) -> Option<Query> {
     let f: Function = js_sys::Reflect::get(v, &JsValue::from_str("__dmeQueryPath"))
         .ok()?
         .dyn_into()

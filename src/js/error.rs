@@ -68,6 +68,8 @@ pub(crate) enum Failure {
     NoSession,
     /// The device did not confirm a `refresh()`.
     RefreshRejected,
+    /// An engine error with what to do about it (`hint`).
+    Hinted(EngineError, &'static str),
 }
 
 impl From<EngineError> for Failure {
@@ -83,6 +85,11 @@ impl From<Failure> for JsValue {
             Failure::NoSession => coded("NETWORK", "could not establish a session with the device"),
             Failure::RefreshRejected => {
                 coded("REFRESH_REJECTED", "the subscription refresh failed")
+            }
+            Failure::Hinted(e, hint) => {
+                let err = engine_error(&e);
+                set(&err, "hint", JsValue::from_str(hint));
+                err
             }
         }
     }

@@ -16,7 +16,8 @@ use super::reply::Reply;
 use super::session::Session;
 use super::shapes::{gap_js, state_js};
 use super::subscription::Subscription;
-use crate::engine::{ConnectionState, EngineError, Event, SubHandle};
+use crate::engine::{CallHandle, ConnectionState, EngineError, Event, SubHandle};
+use crate::protocol::QueryResponse;
 use crate::vecmap::VecMap;
 use crate::web::shell::{Listener, Shell};
 
@@ -46,6 +47,8 @@ pub(crate) struct Hub {
     pub(crate) logout: RefCell<Vec<Reply<JsValue>>>,
     pub(crate) callbacks: RefCell<Callbacks>,
     pub(crate) subs: RefCell<VecMap<SubHandle, SubEntry>>,
+    /// Queries and writes waiting for their `Event::Answered` (src/js/calls.rs).
+    pub(crate) calls: RefCell<VecMap<CallHandle, Reply<QueryResponse>>>,
     pub(crate) pull: RefCell<Pull>,
     /// The objects of the frame being delivered, converted once for every subscription.
     batch: RefCell<Batch>,
@@ -74,6 +77,7 @@ impl Hub {
             logout: RefCell::new(Vec::new()),
             callbacks: RefCell::new(Callbacks::default()),
             subs: RefCell::new(VecMap::new()),
+            calls: RefCell::new(VecMap::new()),
             pull: RefCell::new(Pull::default()),
             batch: RefCell::new(Batch::default()),
             state: RefCell::new(ConnectionState::Connecting),
@@ -155,7 +159,12 @@ impl Hub {
 
 impl Listener for Hub {
     fn on_event(&self, shell: &Rc<Shell>, event: Event) {
-        if self.detached.get() && !matches!(event, Event::LoggedOut | Event::Closed) {
+        // Queries and writes belong to the session, not to the channel.
+        let for_session = matches!(
+            event,
+            Event::LoggedOut | Event::Closed | Event::Answered { .. }
+        );
+        if self.detached.get() && !for_session {
             return;
         }
         match event {
@@ -248,6 +257,12 @@ impl Listener for Hub {
                             .map(|()| JsValue::UNDEFINED)
                             .map_err(|_| Failure::RefreshRejected),
                     );
+                }
+            }
+            Event::Answered { call, result } => {
+                let waiting = self.calls.borrow_mut().remove(&call);
+                if let Some(r) = waiting {
+                    r.send(result.map_err(Failure::Engine));
                 }
             }
             Event::Error(e) => {

@@ -1,6 +1,7 @@
 //! The `#[wasm_bindgen]` surface: the classes and plain objects JavaScript sees.
 
 pub(crate) mod batch;
+pub mod calls;
 pub mod channel;
 pub(crate) mod error;
 pub(crate) mod future;

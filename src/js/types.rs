@@ -232,6 +232,43 @@ export interface SubscriptionInfo {
   counters: Counters;
 }
 
+/** What every query and write takes besides its input. */
+export interface CallOptions {
+  /** Abandons the call: its request is cancelled and the promise rejects with `ABORTED`. */
+  signal?: AbortSignal;
+  /** How long the call may take in all, retries included (ms); default: the session's
+   * `requestTimeoutMs`. Past it the promise rejects with `TIMEOUT`. */
+  requestTimeoutMs?: number;
+}
+
+/** The answer to `session.query` (and to a write: `totalCount` 0, no objects). */
+export interface QueryAnswer {
+  totalCount: number;
+  mos: Mo[];
+}
+
+/** One page of `session.pages`, counted from 0. */
+export interface Page extends QueryAnswer {
+  page: number;
+}
+
+export interface PagesOptions extends CallOptions {
+  /** Objects per request. */
+  pageSize: number;
+}
+
+export type LookupOptions = QueryOptions & CallOptions;
+export type ClassLookupOptions = ClassQueryOptions & CallOptions;
+
+/** A change for `session.commit`: create or modify (`status` `"created,modified"` unless given),
+ * or delete (`status: "deleted"`). Every attribute value is a string, as on the wire. */
+export interface Change {
+  className: string;
+  dn: string;
+  attributes?: Record<string, string>;
+  status?: "created" | "modified" | "created,modified" | "deleted";
+}
+
 /** What a channel still holds (all zero / false after `close()`). */
 export interface Resources {
   sockets: number;
@@ -280,4 +317,24 @@ extern "C" {
     pub type JsQueryOptions;
     #[wasm_bindgen(typescript_type = "ClassQueryOptions")]
     pub type JsClassQueryOptions;
+    #[wasm_bindgen(typescript_type = "CallOptions")]
+    pub type JsCallOptions;
+    #[wasm_bindgen(typescript_type = "LookupOptions")]
+    pub type JsLookupOptions;
+    #[wasm_bindgen(typescript_type = "ClassLookupOptions")]
+    pub type JsClassLookupOptions;
+    #[wasm_bindgen(typescript_type = "PagesOptions")]
+    pub type JsPagesOptions;
+    #[wasm_bindgen(typescript_type = "Change | Change[]")]
+    pub type JsChanges;
+    #[wasm_bindgen(typescript_type = "Promise<QueryAnswer>")]
+    pub type PromiseQueryAnswer;
+    #[wasm_bindgen(typescript_type = "Promise<Mo | null>")]
+    pub type PromiseMoOrNull;
+    #[wasm_bindgen(typescript_type = "Promise<Mo[]>")]
+    pub type PromiseMoArray;
+    #[wasm_bindgen(typescript_type = "Promise<QueryAnswer | QueryAnswer[]>")]
+    pub type PromiseCommit;
+    #[wasm_bindgen(typescript_type = "Promise<IteratorResult<Page, undefined>>")]
+    pub type PromisePage;
 }

@@ -2,6 +2,7 @@
 //! `Mo` model and its merge rules. No I/O and no web-sys: it compiles and tests natively.
 //! PROTOCOL.md in the repository's notes is the ground truth; section numbers refer to it.
 
+mod commit;
 mod doc;
 mod encoding;
 mod error;
@@ -13,6 +14,7 @@ mod stream;
 mod urls;
 mod xml;
 
+pub use commit::{delete_request, Change, WriteRequest, DEFAULT_STATUS};
 pub use doc::EntryError;
 pub use encoding::{check_dn, is_class_name};
 pub use error::{DeviceError, ErrorKind, MalformedError, QueryError, ResponseError};

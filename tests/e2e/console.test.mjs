@@ -1,6 +1,7 @@
 // End-to-end tests of the live console (www/) served by dme-sim with the built package (pkg/),
-// driven in Debian's Chromium: connect, subscribe, events, object view, filter and pause, faults
-// and recovery with gap markers, device data rendered as text, and a screenshot artifact.
+// driven in Debian's Chromium: connect, subscribe, events, object view, the query box and a fault's
+// acknowledgement, filter and pause, faults and recovery with gap markers, device data rendered as
+// text, and a screenshot artifact.
 //   node tests/e2e/console.test.mjs            (needs pkg/ and target/debug/dme-sim)
 //   UPDATE_DOCS=1 node tests/e2e/console.test.mjs   also refreshes docs/console.png
 import { copyFileSync } from "node:fs";
@@ -115,6 +116,41 @@ test("object view: current state of each object, with a detail pane", async () =
   await sim.post("/_sim/write?dn=uni/tn-e2e1", { fvTenant: { attributes: { descr: "third" } } });
   await until(async () => (await page.textContent("#obj-detail")).includes("third"), "the detail pane to follow the change");
   await page.fill("#obj-filter", "");
+});
+
+test("query box: a class with a filter, then a DN with its children", async () => {
+  await page.fill("#query-target", "fvTenant");
+  await page.fill("#query-filter", 'eq(fvTenant.name,"e2e1")');
+  await page.click("#query-run");
+  await until(async () => (await page.textContent("#query-out")).includes("uni/tn-e2e1"), "the class answer");
+  assert((await page.textContent("#query-count")) === "1 object", await page.textContent("#query-out"));
+  await page.fill("#query-target", "uni/tn-common");
+  await page.fill("#query-filter", "");
+  await page.click("#query-run");
+  await until(async () => / children/.test(await page.textContent("#query-out")), "the DN answer with children");
+  await page.fill("#query-target", "fvTenantt");
+  await page.click("#query-run");
+  await until(async () => (await page.textContent("#query-out")).includes("UNKNOWN_CLASS"), "a typed refusal");
+});
+
+test("acknowledge a fault: the commit comes back through the faultInst subscription", async () => {
+  const dn = "topology/pod-1/node-101/sys/fault-F9901";
+  await sim.post(`/_sim/write?dn=${dn}`, { faultInst: { attributes: { code: "F9901", ack: "no", severity: "major" } } });
+  await page.selectOption("#obj-sub", { label: (await page.locator("#obj-sub option", { hasText: "faultInst" }).first().textContent()) });
+  await page.fill("#obj-filter", "F9901");
+  const row = page.locator("#objects tbody tr", { hasText: dn });
+  await row.waitFor({ timeout: 10000 });
+  // Clicked inside the page: while faults churn, the rows are redrawn every 400 ms and may never
+  // hold still long enough for a pointer click on a loaded machine.
+  await page.evaluate((dn) => [...document.querySelectorAll("#objects tbody tr")].find((tr) => tr.textContent.includes(dn)).click(), dn);
+  await until(() => page.locator("#obj-detail button.ack").count(), "the Acknowledge button");
+  await page.evaluate(() => document.querySelector("#obj-detail button.ack").click());
+  await until(async () => (await page.locator("#obj-detail button.ack").count()) === 0, "the acknowledged fault to come back");
+  const truth = await fetch(`${sim.url}/_sim/truth?class=faultInst`).then((r) => r.json());
+  const ack = truth.imdata.map((x) => x.faultInst.attributes).find((a) => a.dn === dn)?.ack;
+  assert(ack === "yes", `the device holds ack=${ack}`);
+  await page.fill("#obj-filter", "");
+  await page.selectOption("#obj-sub", { label: (await page.locator("#obj-sub option", { hasText: "fvTenant" }).first().textContent()) });
 });
 
 test("filter and pause", async () => {

@@ -11,6 +11,7 @@ mod support;
 mod bursts;
 mod decisions;
 mod disruptions;
+mod queries;
 mod rotation;
 mod scenarios;
 mod sockets;

@@ -231,6 +231,10 @@ impl Writer<'_> {
                 "Invalid request: parent object {parent} does not exist"
             ));
         }
+        // "modified" alone changes an object that exists; it never creates one.
+        if status == "modified" && !self.mit.contains(dn) {
+            return Err(format!("Invalid request: object {dn} does not exist"));
+        }
         if info.template.len() > 5 {
             for k in n.attrs.keys() {
                 if !info.template.contains_key(k)

@@ -289,6 +289,31 @@ async fn writes_create_nested_children_and_validate() {
         r.error().1,
         "Request failed, unresolved class for fvTenantt"
     );
+    // A change as clients post it: the class as the key, the dn and the status inside.
+    let r = c
+        .post(
+            "/api/mo/uni/tn-nest2.json",
+            r#"{"fvTenant":{"attributes":{"dn":"uni/tn-nest2","status":"modified"}}}"#,
+        )
+        .await;
+    assert_eq!(
+        r.error().1,
+        "Invalid request: object uni/tn-nest2 does not exist",
+        "modified alone never creates"
+    );
+    for status in ["created,modified", "modified", "deleted"] {
+        let body = format!(
+            r#"{{"fvTenant":{{"attributes":{{"dn":"uni/tn-nest2","status":"{status}","descr":"{status}"}}}}}}"#
+        );
+        let r = c.post("/api/mo/uni/tn-nest2.json", &body).await;
+        assert_eq!(
+            (r.status, r.text.as_str()),
+            (200, r#"{"totalCount":"0","imdata":[]}"#)
+        );
+        let now = c.get("/api/mo/uni/tn-nest2.json").await;
+        let want = if status == "deleted" { 0 } else { 1 };
+        assert_eq!(now.total(), want, "after {status}");
+    }
     // XML write
     let r = c
         .post(
