@@ -89,6 +89,9 @@ if cargo build -p dme-sim --locked >"$LOGDIR/sim-build.log" 2>&1 \
   # The same console and package over HTTPS and WSS (dme-sim --tls, its self-signed certificate).
   tests e2e-console-tls node tests/e2e/console-tls.test.mjs
   tests e2e-package node tests/e2e/package.test.mjs
+  # The React example (examples/react-console/): npm ci --offline from its lock, vite build, and
+  # the built app in Chromium against its own dme-sim (live faults, a write, a dropped socket).
+  tests e2e-react-console node tests/e2e/react-console.test.mjs
   # Leaks: 1,000 EventChannel open/close and 10,000 subscribe/close cycles in Chromium leave
   # memory flat and no timer, listener or socket behind.
   tests e2e-leak node tests/e2e/leak.test.mjs
