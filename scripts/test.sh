@@ -48,6 +48,8 @@ check fmt cargo fmt --all --check
 check clippy-native cargo clippy --workspace --all-targets --locked -- -D warnings
 check clippy-wasm32 cargo clippy -p dme-events --all-targets --target wasm32-unknown-unknown --locked -- -D warnings
 tests native cargo test --workspace --locked --no-fail-fast
+# The live view's module (src/js/view.js) in Node: seeded batches against a reference Map.
+check view-props node --no-warnings tests/view/props.mjs
 # Browser tests run against real simulators on loopback (they stop by themselves, and on exit).
 SIM_PIDS=()
 cleanup() { for p in "${SIM_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; }
