@@ -1140,6 +1140,18 @@ async fn a_view_equals_the_truth_after_a_drop_and_recovery() {
         ])),
     )
     .await;
+    // The same class pulled (no onEvent): its reconciliation is done when the differences are
+    // queued, and onReconciled says so with their count.
+    let pulled_log = Rc::new(Log::default());
+    let _pulled = subscribe_raw(
+        &ec,
+        class("fvTenant"),
+        Some(obj(&[
+            ("store", JsValue::from(true)),
+            ("onReconciled", pulled_log.cb(|l| &l.events)),
+        ])),
+    )
+    .await;
     let handle = sub.handle();
     let sv: JsValue = sub.into();
     let gaps = js(
@@ -1158,6 +1170,15 @@ async fn a_view_equals_the_truth_after_a_drop_and_recovery() {
     assert!(
         num(get(&done, "differences")) >= 1.0,
         "the tenant written while away"
+    );
+    until(10000, "the pulled reconciliation", || {
+        !pulled_log.events.borrow().is_empty()
+    })
+    .await;
+    let pulled_done = pulled_log.events.borrow()[0].clone();
+    assert!(
+        num(get(&pulled_done, "differences")) >= 1.0,
+        "queued differences"
     );
     sleep(100).await;
     let snap = js("return a.snapshot();", &sv, &JsValue::UNDEFINED);

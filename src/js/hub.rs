@@ -203,19 +203,21 @@ impl Listener for Hub {
                 reconciled,
                 ..
             } => {
-                let (pending, resubscribed) = {
+                let (pending, resubscribed, done_now) = {
                     let mut subs = self.subs.borrow_mut();
                     let Some(e) = subs.get_mut(&handle) else {
                         return;
                     };
-                    // Differences arrive in the next delivery; none means done now (below).
+                    // Pushed differences arrive in the next delivery, then it is done; none, or
+                    // differences queued for getevent(), mean done now (below).
                     e.reconciling = reconciled.filter(|&n| n > 0 && e.push);
+                    let done_now = reconciled.filter(|_| e.reconciling.is_none());
                     let first = e.pending.take();
                     let again = first.is_none() && !e.store;
                     if first.is_some() {
                         e.initial = mos_to_js(&initial).into();
                     }
-                    (first, again.then(|| e.on_event.clone()).flatten())
+                    (first, again.then(|| e.on_event.clone()).flatten(), done_now)
                 };
                 if let Some(p) = pending {
                     p.send(Ok(Subscription {
@@ -227,8 +229,8 @@ impl Listener for Hub {
                     // Without store mode, the new snapshot after a gap is the truth to adopt.
                     self.call(&f, &[&mos_to_js(&initial).into()]);
                 }
-                if reconciled == Some(0) {
-                    self.reconciled(handle, 0);
+                if let Some(n) = done_now {
+                    self.reconciled(handle, n);
                 }
             }
             Event::SubscribeFailed { handle, error } => {
