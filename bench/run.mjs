@@ -3,6 +3,7 @@
 // the engine's scale figures, and prints a Markdown table (also written to target/bench/).
 //
 //   node bench/run.mjs [--sim target/release/dme-sim] [--pkg pkg] [--rounds 5] [--quick]
+//   node bench/run.mjs --only viewcost    just the live-view cost figure (issue 17)
 import { spawn } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from "node:fs";
 import { gzipSync } from "node:zlib";
@@ -21,6 +22,7 @@ const SIM = resolve(ROOT, arg("sim", "target/release/dme-sim"));
 const PKG = resolve(ROOT, arg("pkg", "pkg"));
 const OUT = resolve(ROOT, arg("out", "target/bench"));
 const ROUNDS = Number(arg("rounds", quick ? 2 : 5));
+const ONLY = arg("only", null);
 mkdirSync(OUT, { recursive: true });
 
 const sims = [];
@@ -55,7 +57,7 @@ async function openPage(url) {
   return page;
 }
 
-const report = { machine: {}, throughput: [], burst: null, memory: null, density: null, live: null, scale: null, size: null };
+const report = { machine: {}, throughput: [], burst: null, memory: null, density: null, live: null, scale: null, size: null, viewCost: null };
 report.machine = { cpu: cpus()[0]?.model, cores: cpus().length, memGB: +(totalmem() / 2 ** 30).toFixed(1), chromium: chromeVersion, node: process.version, date: new Date().toISOString() };
 
 // Heap figures need a collection first; wasm memory is its high-water mark.
@@ -66,6 +68,61 @@ async function measure(page) {
   const wasm = await page.evaluate(() => bench.wasmBytes());
   await cdp.detach();
   return { jsHeap: usedSize, wasm, total: usedSize + wasm };
+}
+
+// Main-thread task time (ms) of a page so far, from the DevTools protocol.
+async function taskMs(cdp) {
+  const { metrics } = await cdp.send("Performance.getMetrics");
+  return metrics.find((m) => m.name === "TaskDuration").value * 1000;
+}
+
+// The live view's cost against consoles that copy deliveries into a Map by hand (issue 17).
+async function viewCost() {
+  const url = await startSim([]);
+  const seconds = quick ? 5 : 10;
+  const out = {};
+  for (const kind of ["view", "map-copy", "map-inplace"]) {
+    console.error(`view cost: ${kind} ...`);
+    const page = await openPage(url);
+    const { held } = await page.evaluate((kind) => bench.viewCostSetup({ kind, n: 100000 }), kind);
+    const cdp = await page.context().newCDPSession(page);
+    await cdp.send("Performance.enable");
+    // The set-up's garbage (100,000 objects delivered, and for the view its seed) is collected
+    // before the window, so that no side pays for it inside.
+    for (let i = 0; i < 3; i++) await cdp.send("HeapProfiler.collectGarbage");
+    await page.evaluate(() => new Promise((r) => setTimeout(r, 500)));
+    const t0 = await taskMs(cdp);
+    const r = await page.evaluate((seconds) => bench.viewCostRun({ seconds, rate: 100 }), seconds);
+    const t1 = await taskMs(cdp);
+    await cdp.detach();
+    await page.close();
+    out[kind] = { held, ...r, msPerSecond: (t1 - t0) / r.seconds };
+  }
+  return out;
+}
+
+function viewCostLines(V) {
+  const row = (k, label) => `| ${label} | ${V[k].msPerSecond.toFixed(1)} ms | ${V[k].changes} changes, ${V[k].frames} frames, ${V[k].newStates} new states, ${V[k].held} held |`;
+  return [
+    "",
+    `Live view cost: ${V.view.held} objects held, 100 changes a second, one read per animation frame; main-thread task time per second of the whole page (the package's delivery included), over ${V.view.seconds.toFixed(1)} s.`,
+    "",
+    "| console | main thread per second | run |",
+    "|---|---|---|",
+    row("view", "`sub.snapshot()` per frame (live view)"),
+    row("map-copy", "onEvent into a Map by hand, a new Map per frame with changes"),
+    row("map-inplace", "onEvent into a Map by hand, mutated in place (no immutable state)"),
+  ];
+}
+
+if (ONLY === "viewcost") {
+  report.viewCost = await viewCost();
+  await browser.close();
+  sims.forEach((p) => p.kill());
+  const md = viewCostLines(report.viewCost).join("\n") + "\n";
+  process.stdout.write(md);
+  writeFileSync(join(OUT, "viewcost.json"), JSON.stringify(report, null, 2));
+  process.exit(0);
 }
 
 // 2, 4, 5: throughput, bursts and memory through the fake socket.
@@ -115,6 +172,7 @@ async function measure(page) {
   report.live = await page.evaluate((s) => bench.live({ seconds: s }), quick ? 3 : 8);
   await page.close();
 }
+report.viewCost = await viewCost();
 await browser.close();
 sims.forEach((p) => p.kill());
 
@@ -178,6 +236,7 @@ lines.push(`| store density: ${k(D.objects)} endpoint-like objects (about 20 att
 if (D.package.held !== D.plain.held) selfCheck = false;
 const Z = report.size;
 lines.push(`| size: .wasm / JS glue | ${kb(Z.wasm.raw)} / ${kb(Z.glue.raw)} raw, ${kb(Z.wasm.gzip)} / ${kb(Z.glue.gzip)} gzipped: **${kb(Z.totalGzip)}** gzipped in total | ≤ 80 KB gzipped (then 45 KB) | ${ok(Z.totalGzip <= 80 * 1024)} |`);
+lines.push(...viewCostLines(report.viewCost));
 lines.push("");
 lines.push(`Self-check (package and plain JS delivered the same MO count on every corpus, store off and on, and held the same number of objects in the density run): ${selfCheck ? "passed" : "FAILED"}`);
 report.selfCheck = selfCheck;

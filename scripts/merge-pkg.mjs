@@ -1,7 +1,7 @@
 // Turns wasm-pack's pkg/ into the npm package: merges pkg-template/package.json over the
 // package.json wasm-pack wrote (name and version stay wasm-pack's, from Cargo.toml) and copies
 // the template's entry modules, typings and README next to the glue.
-import { readFileSync, writeFileSync, copyFileSync, readdirSync } from "node:fs";
+import { readFileSync, writeFileSync, copyFileSync, readdirSync, existsSync } from "node:fs";
 import { join } from "node:path";
 
 const [pkgDir, templateDir, licenseFile] = process.argv.slice(2);
@@ -14,9 +14,7 @@ for (const f of readdirSync(templateDir)) {
 }
 if (licenseFile) copyFileSync(licenseFile, join(pkgDir, "LICENSE"));
 for (const f of template.files) {
-  try {
-    readFileSync(join(pkgDir, f));
-  } catch {
+  if (!existsSync(join(pkgDir, f))) {
     console.error(`pkg/ lacks ${f}, which package.json lists`);
     process.exit(1);
   }

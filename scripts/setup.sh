@@ -73,5 +73,14 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$lock_sha" ]; then
   echo "$lock_sha" > "$stamp"
 fi
 command -v wasm-opt >/dev/null || { echo "wasm-opt missing after npm ci" >&2; exit 1; }
+# The React example's own packages (examples/react-console/), installed once per change of its
+# lock so that npm's cache holds them: its test then installs them with `npm ci --offline`.
+stamp="node_modules/.dme-react-console-lock-sha"
+lock_sha=$(sha256sum examples/react-console/package-lock.json | awk '{print $1}')
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$lock_sha" ]; then
+  say "installing the React example's npm packages"
+  (cd examples/react-console && npm ci --prefer-offline --no-audit --no-fund --loglevel=error)
+  echo "$lock_sha" > "$stamp"
+fi
 
 say "ready: $(rustc --version | awk '{print $1, $2}'), wasm-bindgen $(wasm-bindgen --version | awk '{print $2}'), $(wasm-pack --version), wasm-opt $(wasm-opt --version | awk '{print $3}'), $(chromium --version 2>/dev/null | awk '{print $1, $2}'), $(firefox-esr --version 2>/dev/null | awk '{print $2, $3}'), geckodriver $(geckodriver --version | awk 'NR==1 {print $2}'), node $(node --version)"

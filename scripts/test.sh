@@ -48,6 +48,8 @@ check fmt cargo fmt --all --check
 check clippy-native cargo clippy --workspace --all-targets --locked -- -D warnings
 check clippy-wasm32 cargo clippy -p dme-events --all-targets --target wasm32-unknown-unknown --locked -- -D warnings
 tests native cargo test --workspace --locked --no-fail-fast
+# The live view's module (src/js/view.js) in Node: seeded batches against a reference Map.
+check view-props node --no-warnings tests/view/props.mjs
 # Browser tests run against real simulators on loopback (they stop by themselves, and on exit).
 SIM_PIDS=()
 cleanup() { for p in "${SIM_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; }
@@ -93,6 +95,9 @@ if cargo build -p dme-sim --locked >"$LOGDIR/sim-build.log" 2>&1 \
   # The same console and package over HTTPS and WSS (dme-sim --tls, its self-signed certificate).
   tests e2e-console-tls node tests/e2e/console-tls.test.mjs
   tests e2e-package node tests/e2e/package.test.mjs
+  # The React example (examples/react-console/): npm ci --offline from its lock, vite build, and
+  # the built app in Chromium against its own dme-sim (live faults, a write, a dropped socket).
+  tests e2e-react-console node tests/e2e/react-console.test.mjs
   # Leaks: 1,000 EventChannel open/close and 10,000 subscribe/close cycles in Chromium leave
   # memory flat and no timer, listener or socket behind.
   tests e2e-leak node tests/e2e/leak.test.mjs

@@ -5,6 +5,7 @@ import { EventTable, changesOf, NOISE } from "./events.js";
 import { ObjectView } from "./objects.js";
 import { Sparkline } from "./sparkline.js";
 import { setupQueryBox, ackAction } from "./query.js";
+import { gapOpened, gapClosed, reconciledText } from "./gaps.js";
 
 const CLASSES = {
   apic: ["faultInst", "ethpmPhysIf", "l1PhysIf", "fvAEPg", "fvBD", "fvCEp", "fvTenant", "fvCtx", "fvSubnet",
@@ -49,6 +50,7 @@ let session = null;
 let ec = null;
 let sim = null; // { base, stats } when the device is dme-sim
 let lastState = { state: "idle" };
+let lastStateRow = ""; // the text of the last state row, so one state change gives one row
 const subs = new Map(); // handle -> record
 
 // ---------------------------------------------------------------------------------------------
@@ -163,6 +165,8 @@ ui.disconnect.addEventListener("click", async () => {
 
 function setFormBusy(connected) {
   for (const el of [ui.url, ui.user, ui.password, ui.flavor, ui.connect, $("#backoff-cap")]) el.disabled = connected;
+  // Connected, the form folds to its buttons so the subscription cards fit on the screen.
+  document.body.classList.toggle("connected", connected);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -173,7 +177,11 @@ function onState(s) {
   const detail = s.state === "reconnecting" ? ` (attempt ${s.attempt})`
     : s.state === "degraded" ? ` (${s.reason})`
     : s.state === "failed" ? ` (${s.error?.code}: ${s.error?.message})` : "";
-  table.push({ kind: "sys", level: s.state === "failed" ? "error" : "state", tag: "state", text: `connection ${s.state}${detail}` });
+  const text = `connection ${s.state}${detail}`;
+  // The package reports a state again when only its details move (the next attempt's time).
+  if (text === lastStateRow) return;
+  lastStateRow = text;
+  table.push({ kind: "sys", level: s.state === "failed" ? "error" : "state", tag: "state", text });
 }
 
 function renderState(s) {
@@ -241,6 +249,7 @@ async function addSubscription({ kind, target, store, options, refreshTimeout })
     refreshTimeout,
     onEvent,
     onGap: (gap) => onGap(rec, gap),
+    onReconciled: ({ differences }) => onReconciled(rec, differences),
   });
   if (channel !== ec) {
     sub.close();
@@ -260,13 +269,15 @@ async function addSubscription({ kind, target, store, options, refreshTimeout })
 }
 
 function onMos(rec, mos) {
-  spark.add(mos.length);
   if (mos.length > 0 && mos.every((mo) => !mo.status)) {
     // A subscription without store mode re-read its snapshot after a gap: one line, not a flood.
     table.push({ kind: "sys", level: "info", tag: "snapshot",
       text: `#${rec.handle} ${rec.label}: fresh snapshot of ${mos.length} objects after the gap` });
+    gapClosed(rec, `fresh snapshot: ${mos.length} objects`);
     return;
   }
+  // The rate counts live changes only: a store's reconciliation after a gap is not churn.
+  if (!rec.gapOpen) spark.add(mos.length);
   let bookkeeping = 0;
   for (const mo of mos) {
     const prev = rec.store ? objects.prev(rec.handle, mo.dn) : undefined;
@@ -288,6 +299,13 @@ function onMos(rec, mos) {
 
 function onGap(rec, gap) {
   table.push({ kind: "gap", sub: rec ?? { handle: gap.subscription, label: "", store: false }, reason: gap.reason });
+  if (rec) gapOpened(rec, gap.reason);
+}
+
+function onReconciled(rec, differences) {
+  table.push({ kind: "sys", level: "info", tag: "reconciled",
+    text: `#${rec.handle} ${rec.label}: ${reconciledText(differences)}` });
+  gapClosed(rec, reconciledText(differences));
 }
 
 function closeSubscription(rec) {
@@ -305,6 +323,7 @@ function renderCard(rec) {
     id: h("span", { className: "id" }),
     refresh: h("span"),
     counters: h("span"),
+    gap: h("div", { className: "gap-line", hidden: true }),
   };
   return h("li", { className: "sub-card", dataset: { handle: String(rec.handle) } },
     h("div", { className: "sub-head" },
@@ -315,11 +334,17 @@ function renderCard(rec) {
     h("div", { className: "sub-meta" },
       h("span", null, "id"), rec.el.id,
       h("span", null, "refresh"), rec.el.refresh,
-      h("span", null, "counts"), rec.el.counters),
-    h("div", { className: "sub-actions" },
-      h("button", { type: "button", className: "refresh", onclick: () => refreshNow(rec) }, "Refresh"),
-      rec.store ? h("button", { type: "button", onclick: () => objects.show(rec.handle) }, "Objects") : null,
-      h("button", { type: "button", className: "close", onclick: () => closeSubscription(rec) }, "Close")));
+      h("span", { className: "counts" }, rec.el.counters)),
+    rec.el.gap,
+    renderCardActions(rec));
+}
+
+/** The card's buttons, in one row with its id so that the cards stay short. */
+function renderCardActions(rec) {
+  return h("div", { className: "sub-actions" },
+    h("button", { type: "button", className: "refresh", onclick: () => refreshNow(rec) }, "Refresh"),
+    rec.store ? h("button", { type: "button", onclick: () => objects.show(rec.handle) }, "Objects") : null,
+    h("button", { type: "button", className: "close", onclick: () => closeSubscription(rec) }, "Close"));
 }
 
 async function refreshNow(rec) {
@@ -342,7 +367,7 @@ function updateCards() {
     rec.li.classList.toggle("failed", info.state === "failed");
     rec.el.id.textContent = rec.sub.subid || "(resubscribing)";
     rec.el.refresh.textContent = info.nextRefreshAt
-      ? `in ${duration(info.nextRefreshAt - now)} · lifetime ${info.lifetimeSecs}s`
+      ? `in ${duration(info.nextRefreshAt - now)}/${info.lifetimeSecs}s`
       : "—";
     const c = info.counters;
     rec.el.counters.textContent =

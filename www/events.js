@@ -1,6 +1,7 @@
 // The live event table: newest first, bounded, batched into one DOM update per animation frame,
 // with a filter box and pause. Rows are built from text nodes only.
 import { h, clock } from "./dom.js";
+import { dnCell } from "./dn.js";
 
 export const MAX_ROWS = 500;
 const MAX_CHANGES_SHOWN = 8;
@@ -101,7 +102,7 @@ export class EventTable {
         h("td", { className: "time" }, clock(e.t)),
         h("td", { className: "sub", title: e.sub.label }, `#${e.sub.handle}`),
         h("td", { className: "cls" }, mo.className),
-        h("td", { className: "dn", title: mo.dn }, mo.dn),
+        dnCell(mo.dn),
         h("td", { className: "status" }, h("span", { className: `badge st-${status}` }, status)),
         changes);
       tr.dmeText = `${mo.className} ${mo.dn} ${status} ${changes.title}`.toLowerCase();

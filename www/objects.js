@@ -1,6 +1,7 @@
 // The object view: the current state of every object of a store-mode subscription, kept from
 // the subscription's snapshot and its (full-object) events, with a detail pane for one object.
 import { h, clock, setContent } from "./dom.js";
+import { dnCell } from "./dn.js";
 
 const MAX_SHOWN = 400;
 /** Attributes worth a column-like summary, by class (first present wins the space). */
@@ -104,7 +105,7 @@ export class ObjectView {
           this.render();
         },
       },
-      h("td", { className: "dn", title: mo.dn }, mo.dn),
+      dnCell(mo.dn),
       h("td", { className: "cls" }, mo.className),
       h("td", { className: "summary" }, summary(mo)),
       h("td", { className: "time" }, t ? clock(t) : "snapshot"));

@@ -7,6 +7,7 @@
 // generated frames to the package's `onmessage` exactly as a socket would.
 import init, { Session, EventChannel, ClassQuery } from "/pkg/index.js";
 import { CORPORA, corpus, burstFrame, sentinelFrame, endpoint, jsonFrame } from "./gen.js";
+import { viewCostSetup, viewCostRun } from "./viewcost.js";
 
 const RealWS = globalThis.WebSocket;
 let arrival = 0; // performance.now() when the frame being handled arrived
@@ -335,5 +336,6 @@ async function live({ seconds = 5 } = {}) {
   return { mos: S.delivered - d0, callbacks: lat.length, mosPerSec: (S.delivered - d0) / (ms / 1000), p50: q(0.5), p99: q(0.99), errors: S.errors.slice(0, 5) };
 }
 
-globalThis.bench = { setup, throughput, burst, deliver, wasmBytes, live, densitySetup, densityFill, state: S };
+globalThis.bench = { setup, throughput, burst, deliver, wasmBytes, live, densitySetup, densityFill, state: S,
+  viewCostSetup: (o) => viewCostSetup(o, sockets), viewCostRun };
 document.getElementById("status").textContent = "ready";

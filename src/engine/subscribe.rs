@@ -304,6 +304,7 @@ impl Engine {
             o.until = Some(now + OVERLAP_GRACE_MS);
         }
         let pull = s.opts.pull;
+        let store_mode = s.store.is_some();
         let diffs = match (s.store.as_mut(), moved) {
             (Some(store), false) => reconcile(store, &snapshot, first),
             (Some(store), true) => {
@@ -328,6 +329,7 @@ impl Engine {
                 handle: h,
                 subscription_id: id.clone(),
                 initial: snapshot,
+                reconciled: (!first && store_mode).then_some(diffs.len()),
             });
         }
         self.answer_refreshes(h, Ok(()));

@@ -218,6 +218,9 @@ pub enum Event {
         handle: SubHandle,
         subscription_id: String,
         initial: Vec<Mo>,
+        /// Store mode, after a gap: how many differences the reconciliation found (0 included).
+        /// When there are any, they come in the `Deliver` that immediately follows.
+        reconciled: Option<usize>,
     },
     /// The subscription is gone for good (the device refused the query).
     SubscribeFailed {

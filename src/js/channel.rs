@@ -98,7 +98,7 @@ impl EventChannel {
     }
 
     /// Subscribes to a query. Resolves with a `Subscription` once the device accepted it.
-    /// Options: `{ onEvent, onGap, store, refreshTimeout }`. Without `onEvent`, events wait in a
+    /// Options: `{ onEvent, onGap, onReconciled, store, view, refreshTimeout }`. Without `onEvent`, events wait in a
     /// bounded queue for `getevent()` or async iteration.
     pub fn subscribe(
         &self,
@@ -116,10 +116,16 @@ impl EventChannel {
         let o: JsValue = options.map(Into::into).unwrap_or(JsValue::UNDEFINED);
         let on_event = callback(&o, "onEvent")?;
         let on_gap = callback(&o, "onGap")?;
+        let on_reconciled = callback(&o, "onReconciled")?;
         let store = get(&o, "store").and_then(|v| v.as_bool()).unwrap_or(false);
+        let view = get(&o, "view").and_then(|v| v.as_bool()).unwrap_or(false);
+        if view && !store {
+            return Err(coded("INVALID_CONFIG", "option view needs store: true"));
+        }
+        let push = on_event.is_some() || view;
         let mut opts = SubOptions {
             store,
-            pull: on_event.is_none(),
+            pull: !push,
             ..SubOptions::default()
         };
         match get(&o, "refreshTimeout") {
@@ -147,7 +153,11 @@ impl EventChannel {
             SubEntry {
                 on_event,
                 on_gap,
+                on_reconciled,
                 store,
+                push,
+                view: None,
+                reconciling: None,
                 pending: Some(pending),
                 initial: Array::new().into(),
                 refreshes: VecDeque::new(),

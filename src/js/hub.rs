@@ -14,8 +14,9 @@ use super::mo::mos_to_js;
 use super::pull::Pull;
 use super::reply::Reply;
 use super::session::Session;
-use super::shapes::{gap_js, state_js};
+use super::shapes::{gap_js, gap_reason, state_js};
 use super::subscription::Subscription;
+use super::view::View;
 use crate::engine::{CallHandle, ConnectionState, EngineError, Event, SubHandle};
 use crate::protocol::QueryResponse;
 use crate::vecmap::VecMap;
@@ -25,7 +26,15 @@ use crate::web::shell::{Listener, Shell};
 pub(crate) struct SubEntry {
     pub(crate) on_event: Option<Function>,
     pub(crate) on_gap: Option<Function>,
+    /// Store mode: called with `{ subscription, differences }` when a reconciliation is done.
+    pub(crate) on_reconciled: Option<Function>,
     pub(crate) store: bool,
+    /// Delivered by push (`onEvent` or `view: true`), not through the pull queue.
+    pub(crate) push: bool,
+    /// The live view, once something asked for it (views are opt-in).
+    pub(crate) view: Option<View>,
+    /// A reconciliation with differences: they come in the next `Deliver`, then it is done.
+    pub(crate) reconciling: Option<usize>,
     /// The promise of `ec.subscribe`, until the first `Subscribed`.
     pub(crate) pending: Option<Reply<Subscription>>,
     pub(crate) initial: JsValue,
@@ -106,6 +115,30 @@ impl Hub {
         }
     }
 
+    /// A view that could not apply what was delivered (a bug, never device data).
+    pub(crate) fn view_failed(&self, thrown: JsValue) {
+        let err = coded("VIEW_FAILED", "a live view could not apply a delivery");
+        set(&err, "cause", thrown);
+        self.report(&err);
+    }
+
+    /// A store's reconciliation after a gap is complete: the view and `onReconciled` learn it.
+    fn reconciled(&self, handle: SubHandle, differences: usize) {
+        let (view, f) = match self.subs.borrow().get(&handle) {
+            Some(e) => (e.view.clone(), e.on_reconciled.clone()),
+            None => return,
+        };
+        if let Some(v) = view {
+            self.view_reconciled(&v, differences);
+        }
+        if let Some(f) = f {
+            let o = js_sys::Object::new();
+            set(&o, "subscription", JsValue::from(handle.0 as f64));
+            set(&o, "differences", JsValue::from(differences as f64));
+            self.call(&f, &[&o.into()]);
+        }
+    }
+
     fn report(&self, err: &JsValue) {
         let f = self.callbacks.borrow().on_error.clone();
         match f {
@@ -178,19 +211,26 @@ impl Listener for Hub {
                 }
             }
             Event::Subscribed {
-                handle, initial, ..
+                handle,
+                initial,
+                reconciled,
+                ..
             } => {
-                let (pending, resubscribed) = {
+                let (pending, resubscribed, done_now) = {
                     let mut subs = self.subs.borrow_mut();
                     let Some(e) = subs.get_mut(&handle) else {
                         return;
                     };
+                    // Pushed differences arrive in the next delivery, then it is done; none, or
+                    // differences queued for getevent(), mean done now (below).
+                    e.reconciling = reconciled.filter(|&n| n > 0 && e.push);
+                    let done_now = reconciled.filter(|_| e.reconciling.is_none());
                     let first = e.pending.take();
                     let again = first.is_none() && !e.store;
                     if first.is_some() {
                         e.initial = mos_to_js(&initial).into();
                     }
-                    (first, again.then(|| e.on_event.clone()).flatten())
+                    (first, again.then(|| e.on_event.clone()).flatten(), done_now)
                 };
                 if let Some(p) = pending {
                     p.send(Ok(Subscription {
@@ -201,6 +241,9 @@ impl Listener for Hub {
                 } else if let Some(f) = resubscribed {
                     // Without store mode, the new snapshot after a gap is the truth to adopt.
                     self.call(&f, &[&mos_to_js(&initial).into()]);
+                }
+                if let Some(n) = done_now {
+                    self.reconciled(handle, n);
                 }
             }
             Event::SubscribeFailed { handle, error } => {
@@ -222,17 +265,27 @@ impl Listener for Hub {
                 }
             }
             Event::Deliver { handle, mos } => {
-                let f = self
-                    .subs
-                    .borrow()
-                    .get(&handle)
-                    .and_then(|e| e.on_event.clone());
-                if let Some(f) = f {
-                    let mos = self.batch.borrow_mut().convert(handle, mos);
-                    self.call(&f, &[&mos.into()]);
+                let (f, view, reconciled) = match self.subs.borrow_mut().get_mut(&handle) {
+                    Some(e) => (e.on_event.clone(), e.view.clone(), e.reconciling.take()),
+                    None => return,
+                };
+                if f.is_some() || view.is_some() {
+                    // One conversion for both, shared with every subscription handed equal objects in
+                    // this pump; the view keeps frozen copies of its own.
+                    let arr: JsValue = self.batch.borrow_mut().convert(handle, mos).into();
+                    if let Some(v) = view {
+                        self.view_apply(&v, &arr);
+                    }
+                    if let Some(f) = f {
+                        self.call(&f, &[&arr]);
+                    }
+                }
+                if let Some(n) = reconciled {
+                    self.reconciled(handle, n);
                 }
             }
             Event::Gap { handle, reason } => {
+                self.view_gap(handle, gap_reason(reason));
                 let f = self
                     .subs
                     .borrow()

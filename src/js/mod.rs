@@ -15,3 +15,4 @@ pub mod session;
 pub(crate) mod shapes;
 pub mod subscription;
 pub mod types;
+pub(crate) mod view;

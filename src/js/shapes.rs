@@ -31,7 +31,7 @@ pub(crate) fn iter_value(v: JsValue) -> JsValue {
     o
 }
 
-fn gap_reason(r: GapReason) -> &'static str {
+pub(crate) fn gap_reason(r: GapReason) -> &'static str {
     match r {
         GapReason::Reconnect => "reconnect",
         GapReason::Relogin => "relogin",

@@ -166,6 +166,12 @@ export interface SubscribeOptions {
   onGap?: (gap: GapEvent) => void;
   /** Keep `dn → Mo`, merge sparse deltas, deliver full objects, and reconcile after gaps. */
   store?: boolean;
+  /** Store mode: a reconciliation after a gap is complete; `differences` objects were
+   * delivered for it (0 included). */
+  onReconciled?: (done: { subscription: number; differences: number }) => void;
+  /** Store mode without `onEvent`: deliver by push to the live view (`snapshot`, `onChange`,
+   * `subscribe`) instead of queueing for `getevent()`. */
+  view?: boolean;
   /** `refresh-timeout` in seconds for this subscription; `false` sends none. */
   refreshTimeout?: number | false;
 }
@@ -269,6 +275,23 @@ export interface Change {
   status?: "created" | "modified" | "created,modified" | "deleted";
 }
 
+/** One immutable state of a store-mode subscription's live view (`sub.snapshot()`). The same
+ * object until something changes; unchanged objects keep their identity across snapshots. */
+export interface StoreSnapshot extends Iterable<Readonly<Mo>> {
+  /** The object with this DN, frozen. */
+  get(dn: string): Readonly<Mo> | undefined;
+  has(dn: string): boolean;
+  readonly size: number;
+  /** Every object, frozen, in no particular order (sort it for display). */
+  readonly list: ReadonlyArray<Readonly<Mo>>;
+  /** Counts the view's changes. */
+  readonly version: number;
+  /** The reason of a gap whose reconciliation has not finished, else `null`. */
+  readonly gap: GapReason | null;
+  /** How many differences the last reconciliation found, `null` before the first. */
+  readonly reconciled: number | null;
+}
+
 /** What a channel still holds (all zero / false after `close()`). */
 export interface Resources {
   sockets: number;
@@ -337,4 +360,10 @@ extern "C" {
     pub type PromiseCommit;
     #[wasm_bindgen(typescript_type = "Promise<IteratorResult<Page, undefined>>")]
     pub type PromisePage;
+    #[wasm_bindgen(typescript_type = "() => StoreSnapshot")]
+    pub type SnapshotFn;
+    #[wasm_bindgen(typescript_type = "(listener: () => void) => () => void")]
+    pub type OnChangeFn;
+    #[wasm_bindgen(typescript_type = "(run: (snapshot: StoreSnapshot) => void) => () => void")]
+    pub type SubscribeFn;
 }

@@ -1,7 +1,9 @@
 // End-to-end tests of the live console (www/) served by dme-sim with the built package (pkg/),
 // driven in Debian's Chromium: connect, subscribe, events, object view, the query box and a fault's
 // acknowledgement, filter and pause, faults and recovery with gap markers, device data rendered as
-// text, and a screenshot artifact.
+// text, and a screenshot artifact; and the demo's readability: DNs shortened in the middle, a rate
+// of live changes only, one row per state change, a gap line per card until its reconciliation,
+// the cards in view at 1440×900.
 //   node tests/e2e/console.test.mjs            (needs pkg/ and target/debug/dme-sim)
 //   UPDATE_DOCS=1 node tests/e2e/console.test.mjs   also refreshes docs/console.png
 import { copyFileSync } from "node:fs";
@@ -50,7 +52,7 @@ async function faultRecovers(button, expectState, n) {
 
 test("the page loads with the connect form prefilled and the package loaded", async () => {
   const browser = await launchBrowser();
-  page = await browser.newPage({ viewport: { width: 1440, height: 960 } });
+  page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
   page.on("pageerror", (e) => pageErrors.push(e.message));
   await page.addInitScript(() => {
     window.__states = [];
@@ -104,6 +106,48 @@ test("subscribe to a class in store mode: device id, state, countdown, counters,
   assert(/id\s*\d{17,}/.test(meta), `device id on the card: ${meta}`);
   assert(/refresh\s*in \d+/.test(meta), `refresh countdown on the card: ${meta}`);
   assert((await card.locator(".tag.state").textContent()) === "active", "state active");
+});
+
+test("at 1440×900 every subscription card is in view without scrolling", async () => {
+  const cards = page.locator("#subs li.sub-card");
+  assert((await cards.count()) === 5, "five subscriptions");
+  for (const box of await cards.evaluateAll((els) => els.map((e) => e.getBoundingClientRect().toJSON()))) {
+    assert(box.top >= 0 && box.bottom <= 900, `a card outside the viewport: ${JSON.stringify(box)}`);
+  }
+  assert((await page.evaluate(() => document.querySelector(".side").scrollTop)) === 0, "the side column is not scrolled");
+});
+
+test("the objects column is named for what it shows", async () => {
+  const heads = await page.locator("#objects thead th").allTextContents();
+  assert(heads.includes("key attributes") && !heads.includes("state"), `object view headers: ${heads.join(", ")}`);
+});
+
+test("long DNs are shortened in the middle: the end shows, the whole DN on hover and in the detail pane", async () => {
+  await page.selectOption("#obj-sub", { label: await page.locator("#obj-sub option", { hasText: "faultInst" }).first().textContent() });
+  await page.locator("#objects tbody tr td.dn").first().waitFor({ timeout: 5000 });
+  // One look at one cell (the view re-renders as faults change), its column narrowed so that the
+  // DN cannot fit.
+  const shown = await page.evaluate(() => {
+    const th = document.querySelector("#objects thead th");
+    th.style.width = "260px";
+    const td = document.querySelector("#objects tbody tr td.dn");
+    const tail = td.querySelector(".dn-tail");
+    const head = td.querySelector(".dn-head");
+    const t = tail.getBoundingClientRect();
+    const c = td.getBoundingClientRect();
+    const out = { headCut: head.scrollWidth > head.clientWidth };
+    th.style.width = "";
+    td.parentElement.click();
+    return { dn: td.title, tail: tail.textContent, inside: t.left >= c.left && t.right <= c.right + 0.5,
+      headCut: out.headCut, text: td.textContent };
+  });
+  const { dn } = shown;
+  assert(dn && dn.length > 40 && /\/fault-[^/]+$/.test(dn), `a fault DN: ${dn}`);
+  assert(shown.text === dn, "the cell's text is the whole DN (for filters and copy)");
+  assert(dn.endsWith(shown.tail) && shown.tail.includes("/fault-"), `the last RNs show: ${shown.tail}`);
+  assert(shown.inside, "the end of the DN is inside the cell");
+  assert(shown.headCut, "the head of the DN is what gives way at this width");
+  await until(async () => (await page.textContent("#obj-detail .detail-head .dn")) === dn, "the whole DN in the detail pane");
 });
 
 test("object view: current state of each object, with a detail pane", async () => {
@@ -192,6 +236,43 @@ test("fault: drop the socket → Reconnecting → Live, a gap marker, events aga
   await faultRecovers("drop", "reconnecting", 1);
 }, { timeoutMs: 60000 });
 
+/** Rows of the event table whose text contains `text`. */
+const rowsWith = (text) => page.locator("#events tbody tr", { hasText: text }).count();
+
+test("a recovery: one row per state change, a gap line per card until its reconciliation, the rate counts live changes only", async () => {
+  await allActive();
+  // No churn, so every event after the drop is the recovery's own.
+  await sim.post("/_sim/churn?rate=0");
+  await until(async () => (await page.textContent("#rate")) === "0 ev/s", "the rate to settle at 0", 5000, 100);
+  const reconnectRows = await rowsWith("connection reconnecting (attempt 1)");
+  const rates = [];
+  const sampler = setInterval(() => page.textContent("#rate").then((t) => rates.push(t), () => {}), 200);
+  try {
+    await page.click('#faults-panel button[data-fault="drop"]');
+    await until(async () => (await page.locator("#subs .gap-line.open").count()) > 0, "an open gap line", 10000);
+    await allActive();
+    const lines = await until(async () => {
+      const l = await page.locator("#subs li.sub-card").evaluateAll((els) => els.map((e) => ({
+        title: e.querySelector(".sub-title").textContent, store: !!e.querySelector('.tag[title="store mode"]'),
+        gap: e.querySelector(".gap-line"),
+      })).map((c) => ({ ...c, open: c.gap.classList.contains("open"), text: c.gap.hidden ? "" : c.gap.textContent, gap: undefined })));
+      return l.every((c) => c.text && !c.open) ? l : null;
+    }, "every card's gap line closed", 20000, 100);
+    for (const c of lines) {
+      const re = c.store ? /gap · reconnect at [\d:.]+ · reconciled: \d+ differences?$/ : /gap · reconnect at [\d:.]+ · fresh snapshot: \d+ objects$/;
+      assert(re.test(c.text), `${c.title}: ${c.text}`);
+    }
+    assert(lines.some((c) => c.store && / reconciled: 0 differences$/.test(c.text)), `a reconciliation that found nothing says so: ${lines.map((c) => c.text).join(" | ")}`);
+    await sleep(2500);
+  } finally {
+    clearInterval(sampler);
+    await sim.post("/_sim/churn?rate=5");
+  }
+  assert(rates.length > 10 && rates.every((r) => r === "0 ev/s"), `the rate counted the recovery: ${[...new Set(rates)].join(", ")}`);
+  assert((await rowsWith("connection reconnecting (attempt 1)")) === reconnectRows + 1,
+    "one row for the one change to reconnecting (attempt 1)");
+}, { timeoutMs: 60000 });
+
 test("fault: expire the session → recovers with a gap marker", async () => {
   await faultRecovers("expire", "reconnecting", 2);
 }, { timeoutMs: 60000 });
@@ -225,7 +306,8 @@ test("screenshot of the console (artifact)", async () => {
   await page.click('#faults-panel button[data-fault="drop"]');
   await allActive();
   await sleep(400);
-  await page.locator("#objects tbody tr").first().click();
+  // Clicked in the page: the rows re-render while faults change.
+  await page.evaluate(() => document.querySelector("#objects tbody tr").click());
   await page.evaluate(() => document.querySelector(".side").scrollTo(0, 0));
   const file = join(ARTIFACTS, "console.png");
   await page.screenshot({ path: file });

@@ -119,7 +119,7 @@ console.log("ok", await scenario(m, Deno.args[0], "pkgdeno"));
 
 test("Deno: the typings type-check a TypeScript consumer (and reject misuse)", async () => {
   writeFileSync(join(app, "typed.ts"), `import init, { ClassQuery, DnQuery, EventChannel, Session } from "dme-events";
-import type { ConnectionState, DmeError, GapEvent, Mo } from "dme-events";
+import type { ConnectionState, DmeError, GapEvent, Mo, StoreSnapshot } from "dme-events";
 
 export async function watch(url: string): Promise<number> {
   await init();
@@ -138,6 +138,14 @@ export async function watch(url: string): Promise<number> {
   const id: string = sub.subid;
   const next: number | null | undefined = sub.info()?.nextRefreshAt;
   for await (const ev of sub) { if (ev.type === "gap") break; }
+  // The live view, as a framework takes it: detached functions.
+  const { snapshot, onChange, subscribe } = sub;
+  const snap: StoreSnapshot = snapshot();
+  const stop: () => void = onChange(() => console.log(snapshot().size, snap.gap ?? "no gap"));
+  subscribe((s) => console.log(s.get("sys/intf/phys-[eth1/1]")?.attributes.adminSt, s.list.length, s.reconciled));
+  stop();
+  // @ts-expect-error a snapshot is read-only
+  snap.list.push(sub.initial[0]);
   // @ts-expect-error a query object is required, not a class name
   await ec.subscribe("fvTenant");
   // @ts-expect-error flavors are "apic" | "nxos"
