@@ -68,7 +68,7 @@ start_sim() {
   return 1
 }
 SIM_FLAGS=(--cors --throttle 0 --objects 400 --sub-lifetime 4 --refresh-timeout 12 --token-grace 2)
-# Sessions that live 30 s: the package rotates them during a test (tests/web.rs).
+# Sessions that live 30 s: the package rotates them during a test (tests/web/disruptions.rs).
 LIFETIMES_FLAGS=(--cors --throttle 0 --objects 400 --sub-lifetime 4 --refresh-timeout 30 --token-grace 2 --max-lifetime 30)
 if cargo build -p dme-sim --locked >"$LOGDIR/sim-build.log" 2>&1 \
   && start_sim apic --flavor apic "${SIM_FLAGS[@]}" && DME_SIM_URL="$SIM_URL" \
