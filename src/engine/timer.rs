@@ -54,8 +54,7 @@ macro_rules! table {
 
         impl Engine {
             /// Every timer's deadline, in table order. Written out per timer so that each
-            /// part's answer is inlined and the connection state is read once, not once per
-            /// timer through a call.
+            /// part's answer is inlined into one straight pass instead of a call per timer.
             fn deadlines(&self) -> [Option<u64>; 13] {
                 match self.conn.conn {
                     Conn::Closed | Conn::Failed(_) => [None; 13],
