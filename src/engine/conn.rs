@@ -109,7 +109,9 @@ impl Engine {
 
     #[inline]
     pub(super) fn is_up(&self) -> bool {
-        self.conn.conn == Conn::Up
+        // A pattern, not the derived `==` (a call, since `Conn` holds an error): every input
+        // asks this for several timers.
+        matches!(self.conn.conn, Conn::Up)
     }
 
     #[inline]

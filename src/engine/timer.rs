@@ -45,30 +45,52 @@ pub enum Timer {
     EarlyFrames,
 }
 
-impl Timer {
-    /// The table: every timer, in the order due ones run.
-    pub const ALL: [Timer; 14] = [
-        Timer::RequestTimeout,
-        Timer::SocketOpen,
-        Timer::Reconnect,
-        Timer::SessionRefresh,
-        Timer::Rotation,
-        Timer::SubscribeRetry,
-        Timer::Expiry,
-        Timer::RefreshDue,
-        Timer::SubscribeSlot,
-        Timer::Calls,
-        Timer::RefreshSlot,
-        Timer::Heartbeat,
-        Timer::ThrottleEnd,
-        Timer::EarlyFrames,
-    ];
+/// The table, written once: [`Timer::ALL`] and [`Engine::deadlines`] are both made from this
+/// list, so the order in which due timers run and the order of the deadlines cannot differ.
+macro_rules! table {
+    ($($t:ident),+ $(,)?) => {
+        /// How many kinds of deadline there are.
+        const COUNT: usize = [$(Timer::$t),+].len();
+
+        impl Timer {
+            /// The table: every timer, in the order due ones run.
+            pub const ALL: [Timer; COUNT] = [$(Timer::$t),+];
+        }
+
+        impl Engine {
+            /// Every timer's deadline, in table order. Written out per timer so that each
+            /// part's answer is inlined into one straight pass instead of a call per timer.
+            fn deadlines(&self) -> [Option<u64>; COUNT] {
+                match self.conn.conn {
+                    Conn::Closed | Conn::Failed(_) => [None; COUNT],
+                    _ => [$(self.deadline(Timer::$t)),+],
+                }
+            }
+        }
+    };
 }
+
+table![
+    RequestTimeout,
+    SocketOpen,
+    Reconnect,
+    SessionRefresh,
+    Rotation,
+    SubscribeRetry,
+    Expiry,
+    RefreshDue,
+    SubscribeSlot,
+    Calls,
+    RefreshSlot,
+    Heartbeat,
+    ThrottleEnd,
+    EarlyFrames,
+];
 
 impl Engine {
     /// When `t` is due next, if it is armed. A stopped engine has no timers; one that is logging
     /// out only waits for its requests.
-    #[inline]
+    #[inline(always)]
     fn deadline(&self, t: Timer) -> Option<u64> {
         match self.conn.conn {
             Conn::Closed | Conn::Failed(_) => return None,
@@ -119,40 +141,42 @@ impl Engine {
 
     /// The earliest armed timer and when it is due.
     pub(super) fn next_timer_at(&self) -> Option<(Timer, u64)> {
-        let mut next: Option<(Timer, u64)> = None;
-        for t in Timer::ALL {
-            if let Some(at) = self.deadline(t) {
-                if next.is_none_or(|(_, n)| at < n) {
-                    next = Some((t, at));
-                }
-            }
-        }
-        next
+        earliest(&self.deadlines())
     }
 
     /// Runs every timer that is due, in table order, then reports a changed connection state.
     /// Every input ends here. A timer is looked at after the ones before it ran, so one that an
     /// earlier one disarmed does not fire.
     pub(super) fn drive(&mut self, now: u64) {
-        let mut fired = false;
-        // When nothing fires, the deadlines looked at here are still the next ones.
-        let mut next: Option<(Timer, u64)> = None;
-        for t in Timer::ALL {
+        // The deadlines are evaluated once, and again after each timer that fires (it may have
+        // moved any of them): so the ones left at the end are the next ones, with no second scan.
+        let mut at = self.deadlines();
+        for (i, t) in Timer::ALL.into_iter().enumerate() {
             match self.conn.conn {
                 Conn::Closed | Conn::Failed(_) => break,
                 Conn::LoggingOut if t != Timer::RequestTimeout => return,
                 _ => {}
             }
-            match self.deadline(t) {
-                Some(at) if at <= now => {
-                    self.fire(t, now);
-                    fired = true;
-                }
-                Some(at) if next.is_none_or(|(_, n)| at < n) => next = Some((t, at)),
-                _ => {}
+            if at[i].is_some_and(|d| d <= now) {
+                self.fire(t, now);
+                at = self.deadlines();
             }
         }
         self.update_state();
-        self.next_wake = Some(if fired { self.next_timer_at() } else { next });
+        self.next_wake = Some(earliest(&at));
     }
+}
+
+/// The earliest of the deadlines (`at` in table order) and its timer; the first in table order
+/// among equal ones.
+fn earliest(at: &[Option<u64>; COUNT]) -> Option<(Timer, u64)> {
+    let mut next: Option<(Timer, u64)> = None;
+    for (t, d) in Timer::ALL.into_iter().zip(at) {
+        if let Some(d) = *d {
+            if next.is_none_or(|(_, n)| d < n) {
+                next = Some((t, d));
+            }
+        }
+    }
+    next
 }
