@@ -1,11 +1,15 @@
 //! A map kept as a sorted vector: the small maps of the engine, the shell and the JavaScript
 //! surface (open sockets, requests in flight, subscriptions by handle, subscriptions waiting for
-//! a subscribe slot) in place of `BTreeMap`s and `BTreeSet`s.
+//! a subscribe slot, the engine's timer indexes of `(time, handle)` keys) in place of `BTreeMap`s
+//! and `BTreeSet`s (a set is a `VecMap<K, ()>`).
 //!
 //! Why: each `BTreeMap<K, V>` instantiates the B-tree code (search, insert, split, merge, iterate)
 //! for its own key and value types, several kilobytes of wasm each; these maps hold a handful of
 //! entries (or handles that only ever grow, so inserts append), where a vector is as fast and
-//! its code is a fraction of the size.
+//! its code is a fraction of the size. Inserting or removing in the middle moves the entries after
+//! it: a few microseconds for the thousands of subscriptions an engine holds.
+
+use std::ops::{Bound, RangeBounds};
 
 #[derive(Debug)]
 pub(crate) struct VecMap<K, V> {
@@ -86,6 +90,26 @@ impl<K: Ord + Copy, V> VecMap<K, V> {
         self.items.iter().map(|(k, _)| k)
     }
 
+    /// The smallest key.
+    pub(crate) fn first_key(&self) -> Option<&K> {
+        self.items.first().map(|(k, _)| k)
+    }
+
+    /// The keys within `r`, in order, from either end.
+    pub(crate) fn range<R: RangeBounds<K>>(&self, r: R) -> impl DoubleEndedIterator<Item = &K> {
+        let start = match r.start_bound() {
+            Bound::Included(k) => self.items.partition_point(|(x, _)| x < k),
+            Bound::Excluded(k) => self.items.partition_point(|(x, _)| x <= k),
+            Bound::Unbounded => 0,
+        };
+        let end = match r.end_bound() {
+            Bound::Included(k) => self.items.partition_point(|(x, _)| x <= k),
+            Bound::Excluded(k) => self.items.partition_point(|(x, _)| x < k),
+            Bound::Unbounded => self.items.len(),
+        };
+        self.items[start..end.max(start)].iter().map(|(k, _)| k)
+    }
+
     /// Removes and returns the entry with the smallest key.
     pub(crate) fn pop_first(&mut self) -> Option<(K, V)> {
         if self.items.is_empty() {
@@ -127,6 +151,33 @@ mod tests {
         assert_eq!(m.pop_first(), Some((1, 0)));
         assert_eq!(m.len(), 2);
         assert!(!m.is_empty());
+    }
+
+    #[test]
+    fn ranges_and_first_key_match_a_btreeset() {
+        let keys = [(5u64, 1u64), (1, 2), (9, 0), (3, 3), (5, 0), (7, 7)];
+        let mut m = VecMap::new();
+        let mut b = std::collections::BTreeSet::new();
+        assert_eq!(m.first_key(), None);
+        for k in keys {
+            m.insert(k, ());
+            b.insert(k);
+        }
+        assert_eq!(m.first_key(), b.first());
+        let v = |i: &mut dyn Iterator<Item = &(u64, u64)>| i.copied().collect::<Vec<_>>();
+        for lo in 0..11u64 {
+            for hi in 0..11u64 {
+                let (l, h) = ((lo, 0), (hi, 0));
+                if l <= h {
+                    assert_eq!(v(&mut m.range(l..h)), v(&mut b.range(l..h)));
+                    assert_eq!(v(&mut m.range(l..=h)), v(&mut b.range(l..=h)));
+                }
+                assert_eq!(v(&mut m.range(..h).rev()), v(&mut b.range(..h).rev()));
+                assert_eq!(v(&mut m.range(l..)), v(&mut b.range(l..)));
+                let ex = (std::ops::Bound::Excluded(l), std::ops::Bound::Unbounded);
+                assert_eq!(v(&mut m.range(ex)), v(&mut b.range(ex)));
+            }
+        }
     }
 
     #[test]

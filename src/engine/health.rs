@@ -152,9 +152,9 @@ impl Engine {
         let candidate = self
             .pacing
             .calendar
-            .first()
+            .first_key()
             .map(|(_, h)| *h)
-            .or_else(|| self.pacing.ready.first().map(|(_, h)| *h));
+            .or_else(|| self.pacing.ready.first_key().map(|(_, h)| *h));
         if let Some(h) = candidate {
             self.stats.heartbeats += 1;
             self.health.heartbeat_out = true;

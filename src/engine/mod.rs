@@ -55,7 +55,7 @@ mod types;
 mod tests;
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 
 use crate::protocol::{BaseUrl, Query, QueryResponse, Store};
 
@@ -64,8 +64,8 @@ pub use error::{EngineError, SocketFailure, TransportFailure};
 pub use timer::Timer;
 pub use types::{
     Action, CallHandle, CallRequest, ConnectionState, Counters, DegradedReason, Event, GapReason,
-    HttpRequest, Method, Pulled, RequestId, SessionInfo, SocketId, Stats, SubHandle, SubOptions,
-    SubState, SubscriptionInfo,
+    HttpRequest, Method, PerSubscription, Pulled, RequestId, SessionInfo, SocketId, Stats,
+    SubHandle, SubOptions, SubState, SubscriptionInfo,
 };
 
 use calls::Calls;
@@ -229,11 +229,12 @@ impl Engine {
     pub fn stats(&self) -> Stats {
         let mut st = self.stats.clone();
         let mut total = self.subs.retired;
-        st.per_subscription = BTreeMap::new();
+        let mut per = Vec::with_capacity(self.subs.map.len());
         for (h, s) in self.subs.map.iter() {
             total.add(&s.counters);
-            st.per_subscription.insert(*h, s.counters);
+            per.push((*h, s.counters));
         }
+        st.per_subscription = PerSubscription::from_sorted(per);
         st.total = total;
         st
     }

@@ -6,19 +6,18 @@
 //! at most one refresh per slot of `1 / refresh_rate_cap` seconds, sent from the ready set most
 //! urgent first, and held back as a whole while the device asks for a pause.
 
-use std::collections::BTreeSet;
-
 use super::health::Signal;
 use super::requests::Req;
 use super::subs::{Phase, Refresh};
 use super::{Engine, Method, SubHandle, SubState};
+use crate::vecmap::VecMap;
 
 #[derive(Default)]
 pub(super) struct Pacing {
     /// Planned refreshes by send time: the rate cap's calendar (one per slot).
-    pub(super) calendar: BTreeSet<(u64, SubHandle)>,
+    pub(super) calendar: VecMap<(u64, SubHandle), ()>,
     /// Refreshes due and waiting for a slot, most urgent (earliest expiry, heartbeat 0) first.
-    pub(super) ready: BTreeSet<(u64, SubHandle)>,
+    pub(super) ready: VecMap<(u64, SubHandle), ()>,
     next_slot: u64,
     pub(super) throttle_until: u64,
     throttle_count: u32,
@@ -27,7 +26,7 @@ pub(super) struct Pacing {
 impl Pacing {
     #[inline]
     pub(super) fn next_planned(&self) -> Option<u64> {
-        self.calendar.first().map(|(t, _)| *t)
+        self.calendar.first_key().map(|(t, _)| *t)
     }
 
     #[inline]
@@ -147,7 +146,7 @@ impl Engine {
 
     /// Timer: planned refreshes whose time has come join the ready set.
     pub(super) fn ready_due_refreshes(&mut self, now: u64) {
-        while let Some(&(t, h)) = self.pacing.calendar.first() {
+        while let Some(&(t, h)) = self.pacing.calendar.first_key() {
             if t > now {
                 break;
             }
@@ -166,7 +165,7 @@ impl Engine {
     /// one-second window ever holds more than the cap, however many subscriptions are due.
     pub(super) fn pump_refreshes(&mut self, now: u64) {
         let spacing = self.spacing();
-        while let Some(&(k, h)) = self.pacing.ready.first() {
+        while let Some(&(k, h)) = self.pacing.ready.first_key() {
             if now < self.pacing.next_slot || self.pacing.throttled(now) {
                 break;
             }

@@ -7,7 +7,7 @@
 //! at, planned or ready refreshes, subscribes in flight) are indexes of the phases, kept by
 //! [`Engine::set_phase`] alone: a phase change can never leave a stale entry behind.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
 use crate::protocol::{Query, Store};
 use crate::vecmap::VecMap;
@@ -186,11 +186,11 @@ pub(super) struct Subs {
     /// Index of `Wait::Slot`, in handle order.
     pub(super) queue: VecMap<SubHandle, ()>,
     /// Index of `Wait::RetryAt`.
-    pub(super) retries: BTreeSet<(u64, SubHandle)>,
+    pub(super) retries: VecMap<(u64, SubHandle), ()>,
     /// Count of `Wait::Answer`.
     pub(super) inflight: usize,
     /// Index of the active ones by the time they expire (see [`Sub::expiry_deadline`]).
-    pub(super) expiries: BTreeSet<(u64, SubHandle)>,
+    pub(super) expiries: VecMap<(u64, SubHandle), ()>,
     /// Cleared for good when the device refuses `refresh-timeout` (releases before 3.2(3)).
     pub(super) refresh_timeout_supported: bool,
     /// Counters of subscriptions that are gone.
@@ -204,9 +204,9 @@ impl Subs {
             next_handle: 1,
             ids: HashMap::new(),
             queue: VecMap::new(),
-            retries: BTreeSet::new(),
+            retries: VecMap::new(),
             inflight: 0,
-            expiries: BTreeSet::new(),
+            expiries: VecMap::new(),
             refresh_timeout_supported: true,
             retired: Counters::default(),
         }
@@ -214,12 +214,12 @@ impl Subs {
 
     #[inline]
     pub(super) fn next_retry(&self) -> Option<u64> {
-        self.retries.first().map(|(t, _)| *t)
+        self.retries.first_key().map(|(t, _)| *t)
     }
 
     #[inline]
     pub(super) fn next_expiry(&self) -> Option<u64> {
-        self.expiries.first().map(|(t, _)| *t)
+        self.expiries.first_key().map(|(t, _)| *t)
     }
 
     /// The `refresh-timeout` a subscribe with these options carries.
@@ -363,7 +363,7 @@ impl Engine {
             return;
         };
         if s.phase.live() {
-            self.subs.expiries.insert((s.expiry_deadline(), h));
+            self.subs.expiries.insert((s.expiry_deadline(), h), ());
         }
         match &s.phase {
             Phase::Pending { wait, .. } => match *wait {
@@ -372,7 +372,7 @@ impl Engine {
                     self.subs.queue.insert(h, ());
                 }
                 Wait::RetryAt(t) => {
-                    self.subs.retries.insert((t, h));
+                    self.subs.retries.insert((t, h), ());
                 }
                 Wait::Answer(_) => self.subs.inflight += 1,
             },
@@ -387,10 +387,10 @@ impl Engine {
     fn index_refresh(&mut self, h: SubHandle, refresh: Refresh) {
         match refresh {
             Refresh::Planned(t) => {
-                self.pacing.calendar.insert((t, h));
+                self.pacing.calendar.insert((t, h), ());
             }
             Refresh::Ready { key, .. } => {
-                self.pacing.ready.insert((key, h));
+                self.pacing.ready.insert((key, h), ());
             }
             Refresh::Stopped | Refresh::InFlight(_) => {}
         }
@@ -416,7 +416,7 @@ impl Engine {
         s.lifetime_ms = lifetime_ms;
         s.expires_at = expires_at;
         if live {
-            self.subs.expiries.insert((s.expiry_deadline(), h));
+            self.subs.expiries.insert((s.expiry_deadline(), h), ());
         }
     }
 
@@ -426,7 +426,7 @@ impl Engine {
     /// soon as the device lets it, instead of being shown as live with data that no longer
     /// comes.
     pub(super) fn expire_lapsed(&mut self, now: u64) {
-        while let Some(&(t, h)) = self.subs.expiries.first() {
+        while let Some(&(t, h)) = self.subs.expiries.first_key() {
             if t > now {
                 break;
             }

@@ -28,7 +28,7 @@ const MAX_SUBSCRIBE_RETRIES: u32 = 8;
 impl Engine {
     /// Timer: subscribes whose retry time has come go back in line.
     pub(super) fn retry_due_subscribes(&mut self, now: u64) {
-        while let Some(&(t, h)) = self.subs.retries.first() {
+        while let Some(&(t, h)) = self.subs.retries.first_key() {
             if t > now {
                 break;
             }

@@ -1,8 +1,8 @@
 //! The engine's vocabulary: identifiers, the actions it asks the shell to perform, the events it
 //! reports, and its counters.
 
-use std::collections::BTreeMap;
 use std::fmt;
+use std::ops::Index;
 
 use crate::protocol::{Mo, QueryResponse};
 
@@ -364,7 +364,56 @@ pub struct Stats {
     /// Subscription refresh requests sent.
     pub refresh_requests: u64,
     pub subscribe_requests: u64,
-    pub per_subscription: BTreeMap<SubHandle, Counters>,
+    pub per_subscription: PerSubscription,
+}
+
+/// The counters of each live subscription, in handle order. A sorted vector rather than a
+/// `BTreeMap`, whose code would be instantiated in the wasm for this one map.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PerSubscription(Vec<(SubHandle, Counters)>);
+
+impl PerSubscription {
+    /// From entries already in handle order.
+    pub(crate) fn from_sorted(entries: Vec<(SubHandle, Counters)>) -> Self {
+        debug_assert!(entries.windows(2).all(|w| w[0].0 < w[1].0));
+        PerSubscription(entries)
+    }
+
+    pub fn get(&self, h: &SubHandle) -> Option<&Counters> {
+        let i = self.0.binary_search_by(|(k, _)| k.cmp(h)).ok()?;
+        Some(&self.0[i].1)
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// In handle order.
+    pub fn iter(&self) -> impl Iterator<Item = (&SubHandle, &Counters)> {
+        self.0.iter().map(|(h, c)| (h, c))
+    }
+}
+
+impl Index<&SubHandle> for PerSubscription {
+    type Output = Counters;
+
+    /// Panics when the subscription is not there, as a map's index does.
+    fn index(&self, h: &SubHandle) -> &Counters {
+        self.get(h).expect("no counters for this subscription")
+    }
+}
+
+impl<'a> IntoIterator for &'a PerSubscription {
+    type Item = (&'a SubHandle, &'a Counters);
+    type IntoIter = Box<dyn Iterator<Item = (&'a SubHandle, &'a Counters)> + 'a>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        Box::new(self.iter())
+    }
 }
 
 /// A snapshot of one subscription's bookkeeping.
