@@ -1,6 +1,7 @@
 // Helpers of the edge tests: a dme-sim of their own on loopback, a webhook receiver on
 // loopback, bounded waits, and a tiny sequential runner that ends with "N passed, M failed".
 import { spawn } from "node:child_process";
+import { copyFileSync, cpSync, existsSync } from "node:fs";
 import http from "node:http";
 import net from "node:net";
 import { dirname, join } from "node:path";
@@ -17,6 +18,16 @@ export function within(ms, what, p) {
       t = setTimeout(() => rej(new Error(`timed out after ${ms} ms: ${what}`)), ms);
     }),
   ]).finally(() => clearTimeout(t));
+}
+
+/** Copies what a Worker loads of the package (`pkg`) into `dir`: the workerd entry, the glue, its
+ * helpers, the wasm and the wasm-bindgen snippets the glue imports (workerd resolves every import
+ * from the files it is given). */
+export function copyWorkerPackage(pkg, dir) {
+  for (const f of ["workerd.js", "dme_events.js", "extras.js", "dme_events_bg.wasm"]) {
+    copyFileSync(join(pkg, f), join(dir, f));
+  }
+  if (existsSync(join(pkg, "snippets"))) cpSync(join(pkg, "snippets"), join(dir, "snippets"), { recursive: true });
 }
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));

@@ -7,7 +7,7 @@ import { spawn } from "node:child_process";
 import { copyFileSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { ROOT, assert, runner, startSim } from "./harness.mjs";
+import { ROOT, assert, copyWorkerPackage, runner, startSim } from "./harness.mjs";
 
 const runtime = process.argv[2];
 if (!["workerd", "deno", "node"].includes(runtime)) {
@@ -51,9 +51,7 @@ console.log(JSON.stringify(await queriesFlow(pkg, Deno.args[0])));\n`,
 
 async function inWorkerd(url) {
   const { Miniflare } = await import("miniflare");
-  for (const f of ["workerd.js", "dme_events.js", "extras.js", "dme_events_bg.wasm"]) {
-    copyFileSync(join(PKG, f), join(WORK, f));
-  }
+  copyWorkerPackage(PKG, WORK);
   copyFileSync(FLOW, join(WORK, "queries-flow.js"));
   writeFileSync(
     join(WORK, "main.mjs"),

@@ -7,7 +7,7 @@ import { build } from "esbuild";
 import { copyFileSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { Miniflare } from "miniflare";
-import { ROOT, assert, runner } from "./harness.mjs";
+import { ROOT, assert, copyWorkerPackage, runner } from "./harness.mjs";
 
 const PKG = process.env.DME_PKG ?? join(ROOT, "pkg");
 const WORK = join(ROOT, "target/edge/workerd-entry");
@@ -81,9 +81,7 @@ t.test("the workerd export condition selects workerd.js; node, deno and browser 
 });
 
 t.test("workerd.js loads synchronously from the wasm module: no init(), queries render", 30_000, async () => {
-  for (const f of ["workerd.js", "dme_events.js", "extras.js", "dme_events_bg.wasm"]) {
-    copyFileSync(join(PKG, f), join(WORK, f));
-  }
+  copyWorkerPackage(PKG, WORK);
   const out = await runWorker(
     {
       "main.mjs": `import { ClassQuery, Session, EventChannel } from "./workerd.js";
