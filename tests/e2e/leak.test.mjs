@@ -19,6 +19,10 @@ const CHUNKS = 4;
 // listener per cycle is a few hundred bytes at least, so 100 B per cycle catches it), and wasm
 // memory may not grow at all once warm.
 const HEAP_SLACK_PER_CYCLE = 100;
+// wasm memory grows in 64 KiB pages, and the allocator's high-water mark can cross one boundary
+// late (sessions dropped by finalizers are freed after the collection that found them): one page
+// is allowed, so a leak of 66 B or more a cycle still fails the 1,000-cycle run.
+const WASM_PAGE = 65536;
 
 let page;
 let cdp;
@@ -51,7 +55,7 @@ function flat(before, after, cycles, what) {
     `(${heapGrowth >= 0 ? "+" : ""}${(heapGrowth / 1024).toFixed(1)} KB, ${(heapGrowth / cycles).toFixed(1)} B per cycle), ` +
     `wasm ${(before.wasmBytes / 1048576).toFixed(2)} → ${(after.wasmBytes / 1048576).toFixed(2)} MB`);
   assert(heapGrowth <= HEAP_SLACK_PER_CYCLE * cycles, `the JS heap grew by ${heapGrowth} B over ${cycles} cycles`);
-  assert(wasmGrowth === 0, `wasm memory grew by ${wasmGrowth} B over ${cycles} cycles`);
+  assert(wasmGrowth <= WASM_PAGE, `wasm memory grew by ${wasmGrowth} B over ${cycles} cycles`);
   assert(after.errors.length === 0, `errors: ${after.errors.slice(0, 5).join(" | ")}`);
 }
 
