@@ -2,7 +2,9 @@
 //! replaced in flight, one re-login after a token timeout, the 503 pause, failover, abort and
 //! the deadline.
 
-use dme_events::engine::{CallHandle, CallRequest, HttpRequest, Method, TransportFailure};
+use dme_events::engine::{
+    CallHandle, CallRequest, HttpRequest, Method, RequestId, TransportFailure,
+};
 
 use super::*;
 
@@ -38,6 +40,11 @@ fn answer(e: &mut Engine) -> Option<(CallHandle, Result<usize, String>)> {
         )),
         _ => None,
     })
+}
+
+/// The device answers request `id` with an empty query result at `at`.
+fn answer_empty(e: &mut Engine, id: RequestId, at: u64) {
+    e.handle_http_response(id, 200, r#"{"totalCount":"0","imdata":[]}"#.into(), at);
 }
 
 fn cookie(r: &HttpRequest) -> Option<&str> {
@@ -128,12 +135,7 @@ fn a_replaced_token_403_is_sent_again_without_a_login() {
         .expect("sent again");
     assert_eq!(again.url, first.url);
     assert_eq!(cookie(&again), Some("APIC-cookie=T2"));
-    e.handle_http_response(
-        again.id,
-        200,
-        r#"{"totalCount":"0","imdata":[]}"#.into(),
-        t + 30,
-    );
+    answer_empty(&mut e, again.id, t + 30);
     assert_eq!(answer(&mut e), Some((call, Ok(0))));
 }
 
@@ -212,12 +214,7 @@ fn a_503_waits_for_the_throttling_pause() {
         now >= 40 + 500,
         "sent again after at least half a backoff step, at {now}"
     );
-    e.handle_http_response(
-        again.id,
-        200,
-        r#"{"totalCount":"0","imdata":[]}"#.into(),
-        now + 5,
-    );
+    answer_empty(&mut e, again.id, now + 5);
     assert_eq!(answer(&mut e), Some((call, Ok(0))));
 }
 
@@ -303,12 +300,7 @@ fn lost_answers_are_retried_within_the_deadline() {
         assert!(now < 30 * SEC);
     };
     assert!(now >= 140, "after a backoff");
-    e.handle_http_response(
-        again.id,
-        200,
-        r#"{"totalCount":"0","imdata":[]}"#.into(),
-        now + 1,
-    );
+    answer_empty(&mut e, again.id, now + 1);
     assert_eq!(answer(&mut e), Some((call, Ok(0))));
 }
 
@@ -374,11 +366,6 @@ fn a_503_before_the_socket_opens_still_ends_with_the_pause() {
         }
         assert!(now < 10 * SEC, "not sent again after the pause");
     };
-    e.handle_http_response(
-        again.id,
-        200,
-        r#"{"totalCount":"0","imdata":[]}"#.into(),
-        now + 1,
-    );
+    answer_empty(&mut e, again.id, now + 1);
     assert_eq!(answer(&mut e), Some((call, Ok(0))));
 }
