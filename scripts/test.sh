@@ -15,35 +15,9 @@ passed=0
 failed=0
 failed_steps=()
 
-# A check step counts as one test.
-check() {
-  local name="$1"; shift
-  echo "== $name"
-  if "$@" >"$LOGDIR/$name.log" 2>&1; then
-    passed=$((passed + 1))
-  else
-    cat "$LOGDIR/$name.log"
-    failed=$((failed + 1)); failed_steps+=("$name")
-  fi
-}
+source scripts/steps.sh
 
-# A test step counts the tests its runner reports ("test result: ... N passed; M failed").
-tests() {
-  local name="$1"; shift
-  echo "== $name"
-  "$@" 2>&1 | tee "$LOGDIR/$name.log" | grep -E '^(test result|     Running|running [0-9]+ test|.*FAILED|.*panicked)' || true
-  local rc=${PIPESTATUS[0]}
-  local p f
-  p=$(grep -Eo '[0-9]+ passed' "$LOGDIR/$name.log" | awk '{s+=$1} END {print s+0}')
-  f=$(grep -Eo '[0-9]+ failed' "$LOGDIR/$name.log" | awk '{s+=$1} END {print s+0}')
-  passed=$((passed + p)); failed=$((failed + f))
-  if [ "$rc" != 0 ]; then
-    [ "$f" = 0 ] && failed=$((failed + 1))
-    failed_steps+=("$name")
-    tail -n 40 "$LOGDIR/$name.log"
-  fi
-}
-
+check steps-counting bash tests/scripts/steps.test.sh
 check fmt cargo fmt --all --check
 check clippy-native cargo clippy --workspace --all-targets --locked -- -D warnings
 check clippy-wasm32 cargo clippy -p dme-events --all-targets --target wasm32-unknown-unknown --locked -- -D warnings
