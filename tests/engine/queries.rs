@@ -42,6 +42,23 @@ fn answer(e: &mut Engine) -> Option<(CallHandle, Result<usize, String>)> {
     })
 }
 
+/// Runs the engine's timers from `from` until it sends a request whose URL contains `part`;
+/// returns the request and when it went out. Fails once past `limit` with nothing sent.
+fn next_sent(e: &mut Engine, from: u64, part: &str, limit: u64) -> (HttpRequest, u64) {
+    let mut now = from;
+    loop {
+        now = e.poll_timeout().expect("a timer").max(now);
+        e.handle_timeout(now);
+        if let Some(r) = std::iter::from_fn(|| e.poll_action()).find_map(|a| match a {
+            Action::Http(r) if r.url.contains(part) => Some(r),
+            _ => None,
+        }) {
+            return (r, now);
+        }
+        assert!(now < limit, "nothing sent to {part} by {now}");
+    }
+}
+
 /// The device answers request `id` with an empty query result at `at`.
 fn answer_empty(e: &mut Engine, id: RequestId, at: u64) {
     e.handle_http_response(id, 200, r#"{"totalCount":"0","imdata":[]}"#.into(), at);
@@ -104,17 +121,7 @@ fn a_replaced_token_403_is_sent_again_without_a_login() {
     let first = http(e.poll_action());
     assert_eq!(cookie(&first), Some("APIC-cookie=T1"));
     // The keepalive rotates the token while the call is out.
-    let (t, refresh) = loop {
-        let t = e.poll_timeout().unwrap();
-        assert!(t < 10 * MIN, "no session refresh");
-        e.handle_timeout(t);
-        if let Some(r) = std::iter::from_fn(|| e.poll_action()).find_map(|a| match a {
-            Action::Http(r) if r.url.contains("aaaRefresh") => Some(r),
-            _ => None,
-        }) {
-            break (t, r);
-        }
-    };
+    let (refresh, t) = next_sent(&mut e, 0, "aaaRefresh", 10 * MIN);
     e.handle_http_response(
         refresh.id,
         200,
@@ -163,18 +170,7 @@ fn a_second_token_timeout_after_the_relogin_is_the_calls_error() {
     let first = http(e.poll_action());
     e.handle_http_response(first.id, 403, expired.into(), 40);
     // The session is expired: the engine logs in again after its backoff.
-    let mut now = 40;
-    let login = loop {
-        now = e.poll_timeout().unwrap().max(now);
-        e.handle_timeout(now);
-        if let Some(r) = std::iter::from_fn(|| e.poll_action()).find_map(|a| match a {
-            Action::Http(r) if r.url.contains("aaaLogin") => Some(r),
-            _ => None,
-        }) {
-            break r;
-        }
-        assert!(now < 120 * SEC, "no login");
-    };
+    let (login, now) = next_sent(&mut e, 40, "aaaLogin", 120 * SEC);
     e.handle_http_response(login.id, 200, LOGIN_OK.replace("\"T1\"", "\"T3\""), now + 1);
     let again = std::iter::from_fn(|| e.poll_action())
         .find_map(|a| match a {
@@ -198,18 +194,7 @@ fn a_503_waits_for_the_throttling_pause() {
         !std::iter::from_fn(|| e.poll_action()).any(|a| matches!(a, Action::Http(_))),
         "nothing during the pause"
     );
-    let mut now;
-    let again = loop {
-        now = e.poll_timeout().unwrap();
-        e.handle_timeout(now);
-        if let Some(r) = std::iter::from_fn(|| e.poll_action()).find_map(|a| match a {
-            Action::Http(r) if r.url.contains("fvTenant") => Some(r),
-            _ => None,
-        }) {
-            break r;
-        }
-        assert!(now < 30 * SEC, "never sent again");
-    };
+    let (again, now) = next_sent(&mut e, 0, "fvTenant", 30 * SEC);
     assert!(
         now >= 40 + 500,
         "sent again after at least half a backoff step, at {now}"
@@ -287,18 +272,7 @@ fn lost_answers_are_retried_within_the_deadline() {
     let call = e.call(get("/api/class/fvTenant.json"), 30);
     let first = http(e.poll_action());
     e.handle_http_failure(first.id, TransportFailure::Network, 40);
-    let mut now;
-    let again = loop {
-        now = e.poll_timeout().unwrap();
-        e.handle_timeout(now);
-        if let Some(r) = std::iter::from_fn(|| e.poll_action()).find_map(|a| match a {
-            Action::Http(r) if r.url.contains("fvTenant") => Some(r),
-            _ => None,
-        }) {
-            break r;
-        }
-        assert!(now < 30 * SEC);
-    };
+    let (again, now) = next_sent(&mut e, 0, "fvTenant", 30 * SEC);
     assert!(now >= 140, "after a backoff");
     answer_empty(&mut e, again.id, now + 1);
     assert_eq!(answer(&mut e), Some((call, Ok(0))));
@@ -354,18 +328,7 @@ fn a_503_before_the_socket_opens_still_ends_with_the_pause() {
         at < 25 * SEC,
         "woken for the pause, not the deadline: {timer:?} at {at}"
     );
-    let mut now = 30;
-    let again = loop {
-        now = e.poll_timeout().unwrap().max(now);
-        e.handle_timeout(now);
-        if let Some(r) = std::iter::from_fn(|| e.poll_action()).find_map(|a| match a {
-            Action::Http(r) if r.url.contains("fvTenant") => Some(r),
-            _ => None,
-        }) {
-            break r;
-        }
-        assert!(now < 10 * SEC, "not sent again after the pause");
-    };
+    let (again, now) = next_sent(&mut e, 30, "fvTenant", 10 * SEC);
     answer_empty(&mut e, again.id, now + 1);
     assert_eq!(answer(&mut e), Some((call, Ok(0))));
 }
