@@ -453,14 +453,7 @@ fn a_503_storm_longer_than_the_lifetime_expires_the_subscription_in_the_engine()
         changed,
         "the subscription left the active state during the storm"
     );
-    let gaps: Vec<(u64, GapReason)> = sim
-        .events
-        .iter()
-        .filter_map(|(t, e)| match e {
-            Event::Gap { handle, reason } if *handle == h => Some((*t, *reason)),
-            _ => None,
-        })
-        .collect();
+    let gaps = sim.timed_gaps(h);
     assert_eq!(gaps.len(), 1, "{gaps:?}");
     assert_eq!(gaps[0].1, GapReason::Expired);
     assert!(
@@ -524,14 +517,7 @@ fn heartbeats_answered_503_on_an_open_socket_still_expire_the_subscription() {
     let sent = sim.refresh_sends.len() - refreshes;
     assert!(sent >= 5, "heartbeats and retries went out: {sent}");
     assert_eq!(sim.socket_opens, opens, "the socket looked open all along");
-    let gaps: Vec<(u64, GapReason)> = sim
-        .events
-        .iter()
-        .filter_map(|(t, e)| match e {
-            Event::Gap { handle, reason } if *handle == h => Some((*t, *reason)),
-            _ => None,
-        })
-        .collect();
+    let gaps = sim.timed_gaps(h);
     assert_eq!(gaps.len(), 1, "{gaps:?}");
     assert_eq!(gaps[0].1, GapReason::Expired);
     let lifetime_plus_timeout = 120 * SEC + apic_config(43).request_timeout_ms;

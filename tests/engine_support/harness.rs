@@ -480,6 +480,17 @@ impl Sim {
             .unwrap_or_default()
     }
 
+    /// The gaps of `h` with the simulated time each was reported.
+    pub fn timed_gaps(&self, h: SubHandle) -> Vec<(u64, GapReason)> {
+        self.events
+            .iter()
+            .filter_map(|(t, e)| match e {
+                Event::Gap { handle, reason } if *handle == h => Some((*t, *reason)),
+                _ => None,
+            })
+            .collect()
+    }
+
     pub fn count_events(&self, f: impl Fn(&Event) -> bool) -> usize {
         self.events.iter().filter(|(_, e)| f(e)).count()
     }
